@@ -1,0 +1,9 @@
+//! The wire protocol: codec, handshake and session state, authentication.
+//! Nothing here touches a socket; see docs/PROTOCOL.md.
+
+pub mod auth;
+pub mod buffer;
+pub mod frame;
+pub mod session;
+#[cfg(test)]
+mod proptests;
