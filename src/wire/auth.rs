@@ -101,7 +101,13 @@ pub fn proof(
     let feed_len = [feed.len() as u8];
     mac(
         key,
-        &[label, &feed_len, feed.as_bytes(), client_nonce, server_nonce],
+        &[
+            label,
+            &feed_len,
+            feed.as_bytes(),
+            client_nonce,
+            server_nonce,
+        ],
     )
 }
 
@@ -143,10 +149,14 @@ mod tests {
         let k = Key::parse(&"ab".repeat(32)).unwrap();
         assert_eq!(k.0.len(), 32);
         assert!(Key::parse("short").is_err());
-        let list = Key::parse_list("# rotation\nfirst-key-0123456789\n\nsecond-key-0123456789\n").unwrap();
+        let list =
+            Key::parse_list("# rotation\nfirst-key-0123456789\n\nsecond-key-0123456789\n").unwrap();
         assert_eq!(list.len(), 2);
         assert_ne!(list[0].id(), list[1].id());
-        assert!(Key::parse_list("a-key-of-enough-bytes\nb-key-of-enough-bytes\nc-key-of-enough-bytes").is_err());
+        assert!(
+            Key::parse_list("a-key-of-enough-bytes\nb-key-of-enough-bytes\nc-key-of-enough-bytes")
+                .is_err()
+        );
     }
 
     #[test]
@@ -154,6 +164,13 @@ mod tests {
         let k = Key::parse("0123456789abcdef-key").unwrap();
         let p = proof(&k, Role::Server, "prod", &[1; 32], &[2; 32]);
         assert!(!verify(&k, Role::Server, "prod", &[1; 32], &[3; 32], &p));
-        assert!(!verify(&k, Role::Server, "prod", &[1; 32], &[2; 32], &p[..31]));
+        assert!(!verify(
+            &k,
+            Role::Server,
+            "prod",
+            &[1; 32],
+            &[2; 32],
+            &p[..31]
+        ));
     }
 }

@@ -97,9 +97,16 @@ pub enum Frame<'a> {
     Welcome(Welcome),
     Data(Data<'a>),
     /// Everything before `next_seq` has been emitted.
-    Ack { next_seq: u64 },
-    Heartbeat { sent_ns: u64 },
-    Goodbye { code: u16, reason: String },
+    Ack {
+        next_seq: u64,
+    },
+    Heartbeat {
+        sent_ns: u64,
+    },
+    Goodbye {
+        code: u16,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -358,7 +365,14 @@ pub fn encode_data(
 ) {
     let start = out.len();
     out.resize(start + DATA_OVERHEAD, 0);
-    write_data_header(&mut out[start..], seq, recv_ns, group, source, payload.len());
+    write_data_header(
+        &mut out[start..],
+        seq,
+        recv_ns,
+        group,
+        source,
+        payload.len(),
+    );
     out.extend_from_slice(payload);
 }
 

@@ -4,6 +4,6 @@
 pub mod auth;
 pub mod buffer;
 pub mod frame;
-pub mod session;
 #[cfg(test)]
 mod proptests;
+pub mod session;

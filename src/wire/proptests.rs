@@ -55,7 +55,11 @@ fn owned() -> impl Strategy<Value = Owned> {
             .prop_map(|(version, a, stream_id, nonce, key_id, feed, manifest)| {
                 Owned::Frame(Frame::Hello(Hello {
                     version,
-                    auth: if a { AuthMethod::HmacSha256 } else { AuthMethod::None },
+                    auth: if a {
+                        AuthMethod::HmacSha256
+                    } else {
+                        AuthMethod::None
+                    },
                     stream_id,
                     nonce,
                     key_id,
@@ -67,7 +71,10 @@ fn owned() -> impl Strategy<Value = Owned> {
             .prop_map(|(nonce, proof)| Owned::Frame(Frame::Challenge(Challenge { nonce, proof }))),
         short.prop_map(|proof| Owned::Frame(Frame::Auth(Auth { proof }))),
         (any::<u64>(), any::<u32>()).prop_map(|(resume_from, heartbeat_ms)| Owned::Frame(
-            Frame::Welcome(Welcome { resume_from, heartbeat_ms })
+            Frame::Welcome(Welcome {
+                resume_from,
+                heartbeat_ms
+            })
         )),
         any::<u64>().prop_map(|next_seq| Owned::Frame(Frame::Ack { next_seq })),
         any::<u64>().prop_map(|sent_ns| Owned::Frame(Frame::Heartbeat { sent_ns })),

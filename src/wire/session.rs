@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::auth::{self, Key, Role};
 use super::frame::{
-    AuthMethod, Auth, Challenge, Frame, Hello, KEY_ID_LEN, NONCE_LEN, VERSION, Welcome,
+    Auth, AuthMethod, Challenge, Frame, Hello, KEY_ID_LEN, NONCE_LEN, VERSION, Welcome,
 };
 
 /// Why a handshake or session ended. `code` travels in a Goodbye frame.
@@ -130,7 +130,14 @@ impl ClientHandshake {
             (Frame::Challenge(c), None) => {
                 let proof = match &self.key {
                     Some(key) => {
-                        if !auth::verify(key, Role::Server, &self.feed, &self.nonce, &c.nonce, &c.proof) {
+                        if !auth::verify(
+                            key,
+                            Role::Server,
+                            &self.feed,
+                            &self.nonce,
+                            &c.nonce,
+                            &c.proof,
+                        ) {
                             return Err((
                                 Reject::BadProof,
                                 "the egress did not prove it holds our key".into(),
@@ -144,7 +151,10 @@ impl ClientHandshake {
                 Ok(ClientStep::Send(Frame::Auth(Auth { proof })))
             }
             (Frame::Welcome(w), Some(_)) => Ok(ClientStep::Established(*w)),
-            _ => Err((Reject::Unexpected, format!("unexpected {} during handshake", name(frame)))),
+            _ => Err((
+                Reject::Unexpected,
+                format!("unexpected {} during handshake", name(frame)),
+            )),
         }
     }
 }
@@ -194,11 +204,17 @@ impl ServerHandshake {
                 if h.version != VERSION {
                     return Err((
                         Reject::BadVersion,
-                        format!("version {} not supported; this egress speaks {VERSION}", h.version),
+                        format!(
+                            "version {} not supported; this egress speaks {VERSION}",
+                            h.version
+                        ),
                     ));
                 }
                 let Some(feed) = lookup(&h.feed) else {
-                    return Err((Reject::UnknownFeed, format!("no feed {:?} on this port", h.feed)));
+                    return Err((
+                        Reject::UnknownFeed,
+                        format!("no feed {:?} on this port", h.feed),
+                    ));
                 };
                 let key = match (feed.keys.is_empty(), h.auth) {
                     (true, AuthMethod::None) => None,
@@ -220,7 +236,11 @@ impl ServerHandshake {
                             None => {
                                 return Err((
                                     Reject::UnknownKey,
-                                    format!("key id {} is not a key of feed {:?}", hex::encode(h.key_id), h.feed),
+                                    format!(
+                                        "key id {} is not a key of feed {:?}",
+                                        hex::encode(h.key_id),
+                                        h.feed
+                                    ),
                                 ));
                             }
                         }
@@ -240,7 +260,10 @@ impl ServerHandshake {
                 if let Some(key) = key
                     && !auth::verify(key, Role::Client, &h.feed, &h.nonce, &self.nonce, &a.proof)
                 {
-                    return Err((Reject::BadProof, "the sender's proof does not match the key".into()));
+                    return Err((
+                        Reject::BadProof,
+                        "the sender's proof does not match the key".into(),
+                    ));
                 }
                 Ok(ServerStep::Accepted(Accepted {
                     feed: h.feed.clone(),
@@ -249,7 +272,10 @@ impl ServerHandshake {
                     authenticated: key.is_some(),
                 }))
             }
-            _ => Err((Reject::Unexpected, format!("unexpected {} during handshake", name(frame)))),
+            _ => Err((
+                Reject::Unexpected,
+                format!("unexpected {} during handshake", name(frame)),
+            )),
         }
     }
 }
@@ -319,7 +345,9 @@ pub struct Emitted {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Emit it; `gap` datagrams before it never came.
-    Emit { gap: u64 },
+    Emit {
+        gap: u64,
+    },
     Duplicate,
 }
 
@@ -359,8 +387,13 @@ mod tests {
     fn run(client_key: Option<&str>, server_keys: &[&str]) -> Result<Accepted, Reject> {
         let keys: Vec<Key> = server_keys.iter().map(|k| Key::parse(k).unwrap()).collect();
         let lookup = |f: &str| (f == "prod").then(|| FeedKeys { keys: keys.clone() });
-        let (mut c, hello) =
-            ClientHandshake::start("prod", 42, client_key.map(|k| Key::parse(k).unwrap()), [7; 32], vec![]);
+        let (mut c, hello) = ClientHandshake::start(
+            "prod",
+            42,
+            client_key.map(|k| Key::parse(k).unwrap()),
+            [7; 32],
+            vec![],
+        );
         let mut s = ServerHandshake::new([9; 32]);
         let ServerStep::Send(challenge) = s.on_frame(&hello, lookup).map_err(|e| e.0)? else {
             panic!("expected a challenge")
@@ -371,8 +404,14 @@ mod tests {
         let ServerStep::Accepted(acc) = s.on_frame(&auth, lookup).map_err(|e| e.0)? else {
             panic!("expected acceptance")
         };
-        let welcome = Frame::Welcome(Welcome { resume_from: 0, heartbeat_ms: 1000 });
-        assert!(matches!(c.on_frame(&welcome), Ok(ClientStep::Established(_))));
+        let welcome = Frame::Welcome(Welcome {
+            resume_from: 0,
+            heartbeat_ms: 1000,
+        });
+        assert!(matches!(
+            c.on_frame(&welcome),
+            Ok(ClientStep::Established(_))
+        ));
         Ok(acc)
     }
 
@@ -383,7 +422,10 @@ mod tests {
     fn handshake_outcomes() {
         assert!(run(None, &[]).is_ok());
         assert!(run(Some(K1), &[K1]).unwrap().authenticated);
-        assert!(run(Some(K2), &[K1, K2]).is_ok(), "next key accepted during rotation");
+        assert!(
+            run(Some(K2), &[K1, K2]).is_ok(),
+            "next key accepted during rotation"
+        );
         assert_eq!(run(None, &[K1]).unwrap_err(), Reject::AuthRequired);
         assert_eq!(run(Some(K1), &[]).unwrap_err(), Reject::AuthUnavailable);
         assert_eq!(run(Some(K2), &[K1]).unwrap_err(), Reject::UnknownKey);
@@ -392,7 +434,11 @@ mod tests {
     #[test]
     fn forged_client_proof_is_refused() {
         let key = Key::parse(K1).unwrap();
-        let lookup = |_: &str| Some(FeedKeys { keys: vec![key.clone()] });
+        let lookup = |_: &str| {
+            Some(FeedKeys {
+                keys: vec![key.clone()],
+            })
+        };
         let (_, hello) = ClientHandshake::start("prod", 1, Some(key.clone()), [7; 32], vec![]);
         let mut s = ServerHandshake::new([9; 32]);
         s.on_frame(&hello, lookup).unwrap();
@@ -402,8 +448,12 @@ mod tests {
 
     #[test]
     fn client_refuses_a_server_without_the_key() {
-        let (mut c, _) = ClientHandshake::start("prod", 1, Some(Key::parse(K1).unwrap()), [7; 32], vec![]);
-        let fake = Frame::Challenge(Challenge { nonce: [1; 32], proof: vec![0; 32] });
+        let (mut c, _) =
+            ClientHandshake::start("prod", 1, Some(Key::parse(K1).unwrap()), [7; 32], vec![]);
+        let fake = Frame::Challenge(Challenge {
+            nonce: [1; 32],
+            proof: vec![0; 32],
+        });
         assert_eq!(c.on_frame(&fake).unwrap_err().0, Reject::BadProof);
     }
 
@@ -411,7 +461,10 @@ mod tests {
     fn data_before_auth_is_refused() {
         let mut s = ServerHandshake::new([9; 32]);
         let d = Frame::Ack { next_seq: 1 };
-        assert_eq!(s.on_frame(&d, |_| Some(FeedKeys::default())).unwrap_err().0, Reject::Unexpected);
+        assert_eq!(
+            s.on_frame(&d, |_| Some(FeedKeys::default())).unwrap_err().0,
+            Reject::Unexpected
+        );
     }
 
     #[test]

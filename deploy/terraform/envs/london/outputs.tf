@@ -1,0 +1,34 @@
+output "nlb_dns_name" {
+  description = "London NLB: the datacenter ingress's --dest host (ports 6666 dev, 6667 prod)."
+  value       = module.relay.nlb_dns_name
+}
+
+output "ecr_repository_url" {
+  description = "London ECR repository."
+  value       = module.relay.ecr_repository_url
+}
+
+output "transit_gateway_id" {
+  description = "London multicast Transit Gateway: Tokyo's london_transit_gateway_id, and customers' transit_gateway_id."
+  value       = module.domain.transit_gateway_id
+}
+
+output "infra_route_table_id" {
+  description = "London infra route table: Tokyo's london_route_table_id."
+  value       = module.dc.route_table_id
+}
+
+output "multicast_domain_id" {
+  description = "London multicast domain: customers' multicast_domain_id."
+  value       = module.domain.multicast_domain_id
+}
+
+output "resource_share_arn" {
+  description = "RAM share to give to customers."
+  value       = module.domain.resource_share_arn
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic of the alarms."
+  value       = module.relay.alarm_topic_arn
+}

@@ -1,0 +1,444 @@
+//! The command line: clap definitions and dispatch. Every relay flag can also
+//! come from the environment (`MCAST_RELAY_*`) or a TOML file (`--config`).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, EgressFeed, IngressFeed};
+use crate::net::addr::{Cidr, GroupPort, MapRule, split_feed};
+use crate::obs::Obs;
+use crate::obs::logs::{self, LogFormat};
+use crate::shutdown::{self, CancellationToken};
+use crate::tools::{demo, listen, publish};
+
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("MCAST_RELAY_GIT_REV"),
+    ")"
+);
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mcast-relay",
+    version = VERSION,
+    about = "Carry UDP multicast over TCP and turn it back into multicast (datacenter -> cloud).",
+    after_help = "Start with `mcast-relay demo`: it runs the whole path on the loopback.\nSee README.md and docs/ for the design, the protocol and deployment."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Datacenter side: join multicast groups and send them over TCP to egresses.
+    Ingress(IngressArgs),
+    /// Cloud side: accept the TCP link and emit the datagrams as multicast.
+    Egress(EgressArgs),
+    /// Run every ingress and egress feed of a configuration file.
+    #[command(after_help = "Example:\n  mcast-relay run --config /etc/mcast-relay/relay.toml")]
+    Run(Common),
+    /// Send synthetic multicast with a test header (sequence, send time).
+    Publish(publish::PublishArgs),
+    /// Join groups and report counts, gaps, duplicates, reordering and latency.
+    Listen(listen::ListenArgs),
+    /// publish -> ingress -> egress -> listen on the loopback, with a summary.
+    Demo(demo::DemoArgs),
+    /// Validate a configuration file and print the effective configuration.
+    #[command(after_help = "Example:\n  mcast-relay check-config deploy/examples/egress.toml")]
+    CheckConfig { file: PathBuf },
+    /// Exit 0 if the health endpoint answers 200 (for container health checks).
+    #[command(
+        after_help = "Example:\n  mcast-relay health-probe --url http://127.0.0.1:9180/healthz"
+    )]
+    HealthProbe {
+        #[arg(
+            long,
+            default_value = "http://127.0.0.1:9180/healthz",
+            env = "MCAST_RELAY_HEALTH_URL"
+        )]
+        url: String,
+        #[arg(long, default_value = "2s", value_parser = crate::tools::parse_duration)]
+        timeout: Duration,
+    },
+}
+
+/// Flags every relay takes.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// TOML configuration file; flags add to it and override its globals.
+    #[arg(long, env = "MCAST_RELAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Serve /healthz, /readyz, /metrics and /status here [default: 127.0.0.1:9180].
+    #[arg(long, env = "MCAST_RELAY_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// Log lines as text or JSON (for CloudWatch).
+    #[arg(long, env = "MCAST_RELAY_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Seconds between CloudWatch EMF lines on stdout; 0 turns them off [default: 60].
+    #[arg(long, env = "MCAST_RELAY_EMF_INTERVAL")]
+    pub emf_interval: Option<u64>,
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(
+    after_help = "Example:\n  mcast-relay ingress --feed prod --iface eth1 --group 239.111.111.1:6100 \\\n      --group 239.111.111.1:6101 --dest relay.example.internal:6667 --key-file /etc/mcast-relay/prod.key\n\nKeys: --key-file, else MCAST_RELAY_KEY_<FEED> or MCAST_RELAY_KEY in the environment."
+)]
+pub struct IngressArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Name of the feed (the egress must serve a feed of this name).
+    #[arg(long, env = "MCAST_RELAY_FEED")]
+    pub feed: Option<String>,
+    /// Group to join, GROUP:PORT; repeat for several.
+    #[arg(
+        long = "group",
+        env = "MCAST_RELAY_GROUP",
+        value_delimiter = ',',
+        value_name = "GROUP:PORT"
+    )]
+    pub groups: Vec<GroupPort>,
+    /// Interface to join on: a name (eth1) or one of its IPv4 addresses.
+    #[arg(long, env = "MCAST_RELAY_IFACE")]
+    pub iface: Option<String>,
+    /// Join source-specific: only this sender's datagrams.
+    #[arg(long, env = "MCAST_RELAY_SOURCE")]
+    pub source: Option<Ipv4Addr>,
+    /// Egress (or load balancer) to send to, HOST:PORT; repeat for several.
+    #[arg(
+        long = "dest",
+        env = "MCAST_RELAY_DEST",
+        value_delimiter = ',',
+        value_name = "HOST:PORT"
+    )]
+    pub dests: Vec<String>,
+    /// File holding the pre-shared key (a second line: the next key).
+    #[arg(long, env = "MCAST_RELAY_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Replay window size in bytes [default: 64 MiB].
+    #[arg(long)]
+    pub window_bytes: Option<usize>,
+    /// Replay window age in seconds [default: 30].
+    #[arg(long)]
+    pub window_secs: Option<u64>,
+    /// Multicast receive buffer in bytes [default: 8 MiB].
+    #[arg(long)]
+    pub rcvbuf: Option<usize>,
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(
+    after_help = "Example:\n  mcast-relay egress --listen dev=0.0.0.0:6666 --listen prod=0.0.0.0:6667 \\\n      --iface eth0 --allow 239.111.111.0/24 --http 0.0.0.0:9180\n\nKeys: --key-file [FEED=]PATH, else MCAST_RELAY_KEY_<FEED> or MCAST_RELAY_KEY."
+)]
+pub struct EgressArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// TCP address to accept a feed on, [FEED=]ADDR:PORT; repeat for several feeds.
+    #[arg(
+        long = "listen",
+        env = "MCAST_RELAY_LISTEN",
+        value_delimiter = ',',
+        value_name = "[FEED=]ADDR:PORT"
+    )]
+    pub listens: Vec<String>,
+    /// Feed name for a --listen without FEED=.
+    #[arg(long, env = "MCAST_RELAY_FEED")]
+    pub feed: Option<String>,
+    /// Interface to emit on: a name (eth0) or one of its IPv4 addresses.
+    #[arg(long, env = "MCAST_RELAY_IFACE")]
+    pub iface: Option<String>,
+    /// Multicast TTL of emitted datagrams [default: 32, enough for a Transit Gateway hop].
+    #[arg(long, env = "MCAST_RELAY_TTL")]
+    pub ttl: Option<u32>,
+    /// Groups this egress may emit to (after --map), as CIDRs; required.
+    #[arg(
+        long = "allow",
+        env = "MCAST_RELAY_ALLOW",
+        value_delimiter = ',',
+        value_name = "CIDR"
+    )]
+    pub allow: Vec<Cidr>,
+    /// Rewrite destinations, FROM=TO: a group or CIDR, optionally with :PORT.
+    #[arg(
+        long = "map",
+        env = "MCAST_RELAY_MAP",
+        value_delimiter = ',',
+        value_name = "FROM=TO"
+    )]
+    pub map: Vec<MapRule>,
+    /// Key file, [FEED=]PATH; repeat for several feeds.
+    #[arg(
+        long = "key-file",
+        env = "MCAST_RELAY_KEY_FILE",
+        value_name = "[FEED=]PATH"
+    )]
+    pub key_files: Vec<String>,
+    /// Multicast send buffer in bytes [default: 8 MiB].
+    #[arg(long)]
+    pub sndbuf: Option<usize>,
+}
+
+impl Common {
+    fn load(&self) -> anyhow::Result<Config> {
+        let mut c = match &self.config {
+            Some(p) => Config::from_file(p)?,
+            None => Config {
+                emf_interval: 60,
+                ..Config::default()
+            },
+        };
+        if self.http.is_some() {
+            c.http = self.http;
+        }
+        c.http = c.http.or(Some(
+            crate::config::DEFAULT_HTTP.parse().expect("valid default"),
+        ));
+        if let Some(f) = self.log_format {
+            c.log_format = f;
+        }
+        if let Some(e) = self.emf_interval {
+            c.emf_interval = e;
+        }
+        Ok(c)
+    }
+}
+
+impl IngressArgs {
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut c = self.common.load()?;
+        c.egress.clear();
+        if self.feed.is_some() || !self.groups.is_empty() || !self.dests.is_empty() {
+            let feed = self
+                .feed
+                .as_deref()
+                .context("--feed NAME is required with --group/--dest")?;
+            let iface = self
+                .iface
+                .as_deref()
+                .context("--iface is required: the interface to join on (e.g. eth1 or 10.0.0.5)")?;
+            let mut f = IngressFeed::new(feed, iface, self.groups.clone(), self.dests.clone());
+            f.source = self.source;
+            f.key_file = self.key_file.clone();
+            f.window_bytes = self.window_bytes.unwrap_or(f.window_bytes);
+            f.window_secs = self.window_secs.unwrap_or(f.window_secs);
+            f.rcvbuf = self.rcvbuf.unwrap_or(f.rcvbuf);
+            c.ingress.push(f);
+        }
+        if c.ingress.is_empty() {
+            bail!(
+                "no ingress feed: give --feed, --iface, --group and --dest, or --config with an [[ingress]] section"
+            );
+        }
+        Ok(c)
+    }
+}
+
+impl EgressArgs {
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut c = self.common.load()?;
+        c.ingress.clear();
+        for l in &self.listens {
+            let (feed, addr) = split_feed(l);
+            let feed = feed.or(self.feed.as_deref()).with_context(|| {
+                format!("--listen {l}: name the feed, as FEED=ADDR:PORT or with --feed")
+            })?;
+            let addr: SocketAddr = addr
+                .parse()
+                .with_context(|| format!("--listen {l}: {addr:?} is not ADDR:PORT"))?;
+            let iface = self
+                .iface
+                .as_deref()
+                .context("--iface is required: the interface to emit on (e.g. eth0 or 10.0.1.5)")?;
+            let mut f = EgressFeed::new(feed, addr, iface, self.allow.clone());
+            f.map = self.map.clone();
+            f.ttl = self.ttl.unwrap_or(f.ttl);
+            f.sndbuf = self.sndbuf.unwrap_or(f.sndbuf);
+            c.egress.push(f);
+        }
+        for k in &self.key_files {
+            match split_feed(k) {
+                (Some(feed), path) => {
+                    let f = c
+                        .egress
+                        .iter_mut()
+                        .find(|f| f.feed == feed)
+                        .with_context(|| format!("--key-file {k}: no feed {feed:?}"))?;
+                    f.key_file = Some(path.into());
+                }
+                (None, path) => c
+                    .egress
+                    .iter_mut()
+                    .for_each(|f| f.key_file = Some(path.into())),
+            }
+        }
+        if c.egress.is_empty() {
+            bail!(
+                "no egress feed: give --listen [FEED=]ADDR:PORT, --iface and --allow, or --config with an [[egress]] section"
+            );
+        }
+        Ok(c)
+    }
+}
+
+fn env_var(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+/// Parse the command line and run it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Ingress(a) => run_relays(a.config()?).await,
+        Command::Egress(a) => run_relays(a.config()?).await,
+        Command::Run(common) => run_relays(common.load()?).await,
+        Command::CheckConfig { file } => {
+            let mut c = Config::from_file(&file)?;
+            c.validate(&env_var)?;
+            print!("{}", c.to_toml_redacted());
+            eprintln!(
+                "{}: valid ({} ingress, {} egress feeds)",
+                file.display(),
+                c.ingress.len(),
+                c.egress.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::HealthProbe { url, timeout } => match crate::obs::http::probe(&url, timeout) {
+            Ok(200) => Ok(ExitCode::SUCCESS),
+            Ok(code) => {
+                eprintln!("{url}: HTTP {code}");
+                Ok(ExitCode::FAILURE)
+            }
+            Err(e) => {
+                eprintln!("{url}: {e}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Publish(a) => {
+            let stop = Arc::new(AtomicBool::new(false));
+            on_ctrl_c(stop.clone());
+            let r =
+                tokio::task::spawn_blocking(move || publish::run(&a, &stop, &AtomicU64::new(0)))
+                    .await??;
+            eprintln!(
+                "sent {} datagrams ({} bytes) in {:.2} s",
+                r.sent, r.bytes, r.elapsed_s
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Listen(a) => {
+            let stop = Arc::new(AtomicBool::new(false));
+            on_ctrl_c(stop.clone());
+            let (json, expect) = (a.json, a.expect);
+            let r = tokio::task::spawn_blocking(move || {
+                listen::run(&a, &stop, &listen::Live::default())
+            })
+            .await??;
+            if json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                print!("{}", r.text());
+            }
+            Ok(match expect {
+                Some(n) if r.unique < n => {
+                    eprintln!("expected {n} datagrams, {} arrived", r.unique);
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
+            })
+        }
+        Command::Demo(a) => {
+            // Quiet by default: the demo prints its own progress (RUST_LOG overrides).
+            logs::init_with(LogFormat::Text, "warn");
+            Ok(if demo::run(a).await? {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+fn on_ctrl_c(stop: Arc<AtomicBool>) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+}
+
+/// Run the relays of `cfg` until SIGTERM/SIGINT or a fatal error.
+async fn run_relays(mut cfg: Config) -> anyhow::Result<ExitCode> {
+    cfg.validate(&env_var)?;
+    logs::init(cfg.log_format);
+    tracing::info!(version = VERSION, "mcast-relay starting");
+    let obs = Obs::default();
+    let stop = CancellationToken::new();
+    shutdown::on_signals(stop.clone())?;
+    let health = obs.health.clone();
+    tokio::spawn(async move { health.watchdog().await });
+    if let Some(addr) = cfg.http {
+        let (bound, _) = crate::obs::http::serve(addr, obs.clone(), stop.clone())
+            .await
+            .with_context(|| format!("--http {addr}"))?;
+        tracing::info!(%bound, "health and metrics served");
+    }
+    let mut relays = tokio::task::JoinSet::new();
+    if !cfg.egress.is_empty() {
+        relays.spawn(crate::egress::run(
+            cfg.egress.clone(),
+            obs.clone(),
+            stop.clone(),
+        ));
+    }
+    for f in cfg.ingress.clone() {
+        relays.spawn(crate::ingress::run(f, obs.clone(), stop.clone()));
+    }
+    let mut failed = false;
+    while let Some(r) = relays.join_next().await {
+        let err = match r {
+            Ok(Ok(())) if stop.is_cancelled() => continue,
+            Ok(Ok(())) => "a relay stopped on its own".to_string(),
+            Ok(Err(e)) => format!("{e:#}"),
+            Err(e) => format!("a relay task panicked: {e}"),
+        };
+        tracing::error!(error = %err, "fatal");
+        obs.health.fail(err);
+        failed = true;
+        stop.cancel();
+    }
+    tracing::info!("stopped");
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

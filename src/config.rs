@@ -1,0 +1,434 @@
+//! Configuration: a TOML file, flags and `MCAST_RELAY_*` environment variables,
+//! merged and checked into one [`Config`]. Errors name the key and the fix.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::net::addr::{Cidr, GroupPort, MapRule, check_feed_name, remap};
+use crate::obs::logs::LogFormat;
+use crate::wire::auth::Key;
+
+/// Lets a `FromStr + Display` type live in TOML as a string.
+macro_rules! string_serde {
+    ($($t:ty),*) => {$(
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+            }
+        }
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    )*};
+}
+string_serde!(GroupPort, Cidr, MapRule);
+
+/// Default multicast TTL at an egress: a Transit Gateway hop and a few routers
+/// in a customer's VPC still leave it above zero, and it stays well short of
+/// leaking far should a route be wrong.
+pub const DEFAULT_TTL: u32 = 32;
+pub const DEFAULT_HTTP: &str = "127.0.0.1:9180";
+
+fn d_window_bytes() -> usize {
+    64 << 20
+}
+fn d_window_secs() -> u64 {
+    30
+}
+fn d_sockbuf() -> usize {
+    8 << 20
+}
+fn d_batch() -> usize {
+    64
+}
+fn d_max_datagram() -> usize {
+    9000
+}
+fn d_ttl() -> u32 {
+    DEFAULT_TTL
+}
+fn d_emf() -> u64 {
+    60
+}
+
+/// One feed carried by an ingress.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngressFeed {
+    pub feed: String,
+    /// Interface to join on: a name (`eth1`) or one of its IPv4 addresses.
+    pub iface: String,
+    pub groups: Vec<GroupPort>,
+    /// Join source-specific (SSM) from this sender only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Ipv4Addr>,
+    /// `host:port` of each egress (or load balancer); resolved on every connect.
+    pub dests: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// Replay window: bytes of framed datagrams kept for reconnects and slow destinations.
+    #[serde(default = "d_window_bytes")]
+    pub window_bytes: usize,
+    /// Replay window: the oldest datagram kept, in seconds.
+    #[serde(default = "d_window_secs")]
+    pub window_secs: u64,
+    /// Multicast receive socket buffer, bytes.
+    #[serde(default = "d_sockbuf")]
+    pub rcvbuf: usize,
+    /// Datagrams per recvmmsg call at most.
+    #[serde(default = "d_batch")]
+    pub batch: usize,
+    /// Longest datagram received whole; longer ones are dropped and counted.
+    #[serde(default = "d_max_datagram")]
+    pub max_datagram: usize,
+    #[serde(skip)]
+    pub keys: Vec<Key>,
+}
+
+/// One feed served by an egress.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressFeed {
+    pub feed: String,
+    /// TCP address to accept the ingress on (6666 dev, 6667 prod in the design).
+    pub listen: SocketAddr,
+    /// Interface to emit on: a name or one of its IPv4 addresses.
+    pub iface: String,
+    #[serde(default = "d_ttl")]
+    pub ttl: u32,
+    /// Groups this egress may emit to (after remapping). Required.
+    #[serde(default)]
+    pub allow: Vec<Cidr>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub map: Vec<MapRule>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// Multicast send socket buffer, bytes.
+    #[serde(default = "d_sockbuf")]
+    pub sndbuf: usize,
+    /// Datagrams per sendmmsg call at most.
+    #[serde(default = "d_batch")]
+    pub batch: usize,
+    #[serde(skip)]
+    pub keys: Vec<Key>,
+}
+
+/// Everything one process runs.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address of the HTTP endpoints (`/healthz`, `/metrics`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<SocketAddr>,
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// Seconds between CloudWatch EMF lines; 0 turns them off.
+    #[serde(default = "d_emf")]
+    pub emf_interval: u64,
+    #[serde(default)]
+    pub ingress: Vec<IngressFeed>,
+    #[serde(default)]
+    pub egress: Vec<EgressFeed>,
+}
+
+impl IngressFeed {
+    pub fn window_age(&self) -> Duration {
+        Duration::from_secs(self.window_secs)
+    }
+}
+
+/// A configuration error that names where and how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn err<T>(msg: String) -> Result<T, ConfigError> {
+    Err(ConfigError(msg))
+}
+
+impl Config {
+    /// Parse a TOML file (not yet validated).
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        Config::from_toml(&text).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))
+    }
+
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// Check everything and load keys. `env` reads environment variables (a
+    /// parameter so tests need not touch the process environment).
+    pub fn validate(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if self.ingress.is_empty() && self.egress.is_empty() {
+            return err("nothing to run: add an [[ingress]] or [[egress]] section, or give --feed and --group (ingress) or --listen (egress)".into());
+        }
+        for (i, f) in self.ingress.iter_mut().enumerate() {
+            let at = format!("ingress[{i}] (feed {:?})", f.feed);
+            check_feed_name(&f.feed).map_err(|e| ConfigError(format!("{at}.feed: {e}")))?;
+            if f.groups.is_empty() {
+                return err(format!(
+                    "{at}.groups: no group to join; add groups = [\"239.1.1.1:6100\"] (flag --group)"
+                ));
+            }
+            if f.dests.is_empty() {
+                return err(format!(
+                    "{at}.dests: nowhere to send; add dests = [\"egress.example:6667\"] (flag --dest)"
+                ));
+            }
+            for d in &f.dests {
+                if !d.contains(':') {
+                    return err(format!("{at}.dests: {d:?} needs a port, as host:port"));
+                }
+            }
+            if f.batch == 0 || f.batch > 1024 {
+                return err(format!(
+                    "{at}.batch: {} is out of range; use 1 to 1024",
+                    f.batch
+                ));
+            }
+            if !(64..=65_535).contains(&f.max_datagram) {
+                return err(format!("{at}.max_datagram: use 64 to 65535 bytes"));
+            }
+            f.keys = load_keys(&at, &f.feed, f.key_file.as_deref(), env)?;
+        }
+        for (i, f) in self.egress.iter_mut().enumerate() {
+            let at = format!("egress[{i}] (feed {:?})", f.feed);
+            check_feed_name(&f.feed).map_err(|e| ConfigError(format!("{at}.feed: {e}")))?;
+            if f.allow.is_empty() {
+                return err(format!(
+                    "{at}.allow: no allow rule, so this egress would emit nothing; say which groups it may emit to, e.g. allow = [\"239.111.111.0/24\"] (flag --allow 239.111.111.0/24)"
+                ));
+            }
+            if f.ttl == 0 || f.ttl > 255 {
+                return err(format!(
+                    "{at}.ttl: {} is out of range; use 1 to 255 (default {DEFAULT_TTL})",
+                    f.ttl
+                ));
+            }
+            if f.batch == 0 || f.batch > 1024 {
+                return err(format!(
+                    "{at}.batch: {} is out of range; use 1 to 1024",
+                    f.batch
+                ));
+            }
+            f.keys = load_keys(&at, &f.feed, f.key_file.as_deref(), env)?;
+        }
+        for (role, names) in [
+            (
+                "ingress",
+                self.ingress.iter().map(|f| &f.feed).collect::<Vec<_>>(),
+            ),
+            ("egress", self.egress.iter().map(|f| &f.feed).collect()),
+        ] {
+            for (i, n) in names.iter().enumerate() {
+                if names[..i].contains(n) {
+                    return err(format!(
+                        "{role}: feed {n:?} is defined twice; feed names must be unique"
+                    ));
+                }
+            }
+        }
+        self.check_loops()
+    }
+
+    /// In one process, an egress that emits back into a group an ingress joins
+    /// on the same interface would feed itself forever.
+    fn check_loops(&self) -> Result<(), ConfigError> {
+        for i in &self.ingress {
+            for e in self.egress.iter().filter(|e| e.iface == i.iface) {
+                for g in &i.groups {
+                    let out = remap(&e.map, g.0);
+                    if out == g.0 && e.allow.iter().any(|c| c.contains(*out.ip())) {
+                        return err(format!(
+                            "loop: egress feed {:?} would emit {g} on {} where ingress feed {:?} joins it; add a map rule (e.g. map = [\"{}={}\"]) or use another interface",
+                            e.feed,
+                            e.iface,
+                            i.feed,
+                            g.0.ip(),
+                            Ipv4Addr::new(239, 255, 255, 1)
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, keys shown only by their public id.
+    pub fn to_toml_redacted(&self) -> String {
+        let mut out =
+            toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"));
+        let ids = |keys: &[Key]| {
+            keys.iter()
+                .map(|k| hex::encode(k.id()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for f in &self.ingress {
+            out.push_str(&format!(
+                "# ingress {:?}: {} key(s), ids [{}]\n",
+                f.feed,
+                f.keys.len(),
+                ids(&f.keys)
+            ));
+        }
+        for f in &self.egress {
+            out.push_str(&format!(
+                "# egress {:?}: {} key(s), ids [{}]\n",
+                f.feed,
+                f.keys.len(),
+                ids(&f.keys)
+            ));
+        }
+        out
+    }
+}
+
+/// Keys for a feed: its key file, else `MCAST_RELAY_KEY_<FEED>`, else
+/// `MCAST_RELAY_KEY`; none at all means the feed runs without authentication.
+/// The environment forms take one key, or two separated by a comma (rotation).
+fn load_keys(
+    at: &str,
+    feed: &str,
+    file: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Key>, ConfigError> {
+    if let Some(p) = file {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| ConfigError(format!("{at}.key_file: {}: {e}", p.display())))?;
+        return Key::parse_list(&text)
+            .map_err(|e| ConfigError(format!("{at}.key_file: {}: {e}", p.display())));
+    }
+    let per_feed = format!(
+        "MCAST_RELAY_KEY_{}",
+        feed.to_ascii_uppercase().replace(['-', '.'], "_")
+    );
+    for var in [per_feed.as_str(), "MCAST_RELAY_KEY"] {
+        if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
+            return Key::parse_list(&v.replace(',', "\n"))
+                .map_err(|e| ConfigError(format!("{at}: {var}: {e}")));
+        }
+    }
+    Ok(Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    const GOOD: &str = r#"
+http = "127.0.0.1:9180"
+[[ingress]]
+feed = "prod"
+iface = "lo"
+groups = ["239.111.111.1:6100"]
+dests = ["relay.example:6667"]
+[[egress]]
+feed = "prod"
+listen = "0.0.0.0:6667"
+iface = "lo"
+allow = ["239.0.0.0/8"]
+map = ["239.111.111.0/24=239.200.0.0/24"]
+"#;
+
+    #[test]
+    fn a_good_file_validates_with_defaults() {
+        let mut c = Config::from_toml(GOOD).unwrap();
+        c.validate(&no_env).unwrap();
+        assert_eq!(c.egress[0].ttl, DEFAULT_TTL);
+        assert_eq!(c.ingress[0].window_secs, 30);
+        assert!(c.to_toml_redacted().contains("239.200.0.0/24"));
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_fix() {
+        let e = Config::from_toml(&GOOD.replace("groups", "grups"))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("grups"), "{e}");
+        let e = Config::from_toml(&GOOD.replace("239.111.111.1:6100", "10.0.0.1:6100"))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("not a multicast"), "{e}");
+        let mut c = Config::from_toml(&GOOD.replace(r#"allow = ["239.0.0.0/8"]"#, "")).unwrap();
+        let e = c.validate(&no_env).unwrap_err().0;
+        assert!(
+            e.contains("egress[0]") && e.contains(".allow") && e.contains("--allow"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unmapped_egress_on_the_ingress_interface_is_a_loop() {
+        let mut c =
+            Config::from_toml(&GOOD.replace(r#"map = ["239.111.111.0/24=239.200.0.0/24"]"#, ""))
+                .unwrap();
+        let e = c.validate(&no_env).unwrap_err().0;
+        assert!(e.starts_with("loop"), "{e}");
+    }
+
+    #[test]
+    fn keys_come_from_the_feed_variable_first_and_never_print() {
+        let env = |k: &str| match k {
+            "MCAST_RELAY_KEY_PROD" => {
+                Some("prod-secret-key-0123456789,next-secret-key-0123456789".to_string())
+            }
+            "MCAST_RELAY_KEY" => Some("general-secret-key-0123456789".to_string()),
+            _ => None,
+        };
+        let mut c = Config::from_toml(GOOD).unwrap();
+        c.validate(&env).unwrap();
+        assert_eq!(c.ingress[0].keys.len(), 2);
+        let shown = c.to_toml_redacted() + &format!("{c:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+}
+
+impl IngressFeed {
+    /// A feed with every tuning value at its default.
+    pub fn new(feed: &str, iface: &str, groups: Vec<GroupPort>, dests: Vec<String>) -> Self {
+        IngressFeed {
+            feed: feed.into(),
+            iface: iface.into(),
+            groups,
+            source: None,
+            dests,
+            key_file: None,
+            window_bytes: d_window_bytes(),
+            window_secs: d_window_secs(),
+            rcvbuf: d_sockbuf(),
+            batch: d_batch(),
+            max_datagram: d_max_datagram(),
+            keys: Vec::new(),
+        }
+    }
+}
+
+impl EgressFeed {
+    /// A feed with every tuning value at its default.
+    pub fn new(feed: &str, listen: SocketAddr, iface: &str, allow: Vec<Cidr>) -> Self {
+        EgressFeed {
+            feed: feed.into(),
+            listen,
+            iface: iface.into(),
+            ttl: DEFAULT_TTL,
+            allow,
+            map: Vec::new(),
+            key_file: None,
+            sndbuf: d_sockbuf(),
+            batch: d_batch(),
+            keys: Vec::new(),
+        }
+    }
+}

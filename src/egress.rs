@@ -1,0 +1,454 @@
+//! The cloud side: accept the link, prove the sender, drop what was already
+//! emitted, guard (allow, map, size) and emit as multicast in batches.
+//!
+//! One active sender per feed: a newly authenticated connection takes over and
+//! the old one is closed. Strangers never get past the handshake, which is
+//! bounded in time and in how many may be under way at once.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{SocketAddr, SocketAddrV4};
+use std::ops::Range;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::io::Interest;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{Mutex, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::now_ns;
+use crate::config::EgressFeed;
+use crate::net::addr::remap;
+use crate::net::batch::SendBatch;
+use crate::net::link::{self, LinkError};
+use crate::net::mcast::{self, Iface};
+use crate::obs::Obs;
+use crate::obs::logs::RateLimit;
+use crate::obs::metrics::FeedStats;
+use crate::warn_limited;
+use crate::wire::buffer::FrameBuf;
+use crate::wire::frame::{self, Data, Frame, MAX_FRAME, MAX_HANDSHAKE_FRAME, Welcome};
+use crate::wire::session::{self, Accepted, Emitted, FeedKeys, Liveness, Reject, Verdict};
+
+/// Handshakes under way at once per listener; more are refused at once.
+pub const MAX_PENDING: usize = 64;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the egress acknowledges while data flows.
+const ACK_EVERY: Duration = Duration::from_millis(50);
+const READ_BUF: usize = 4 * 1024 * 1024;
+
+/// A feed's emission state. The active connection holds the lock for its life,
+/// so a takeover waits until the old connection stops emitting.
+struct Emitter {
+    sock: UdpSocket,
+    batch: SendBatch,
+    pending: Vec<(SocketAddrV4, Range<usize>)>,
+    recv_ns: Vec<u64>,
+    emitted: Emitted,
+    warned: HashSet<(SocketAddrV4, &'static str)>,
+    max_payload: usize,
+}
+
+struct Feed {
+    cfg: EgressFeed,
+    stats: Arc<FeedStats>,
+    emitter: Mutex<Emitter>,
+    active: std::sync::Mutex<Option<CancellationToken>>,
+}
+
+/// Run every egress feed of `feeds` until `shutdown`.
+pub async fn run(
+    feeds: Vec<EgressFeed>,
+    obs: Obs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    Egress::bind(feeds, &obs).await?.serve(shutdown).await;
+    Ok(())
+}
+
+/// Egress feeds with their sockets bound, not yet accepting.
+pub struct Egress {
+    listeners: Vec<(TcpListener, Arc<HashMap<String, Arc<Feed>>>)>,
+}
+
+impl Egress {
+    /// Open the multicast sockets and bind the listeners (port 0 picks one).
+    pub async fn bind(feeds: Vec<EgressFeed>, obs: &Obs) -> anyhow::Result<Egress> {
+        obs.health.expect();
+        let mut by_addr: BTreeMap<SocketAddr, HashMap<String, Arc<Feed>>> = BTreeMap::new();
+        for cfg in feeds {
+            let iface = Iface::resolve(&cfg.iface)
+                .with_context(|| format!("egress {:?}: --iface", cfg.feed))?;
+            let sock =
+                mcast::emitter(&iface, cfg.ttl, cfg.sndbuf).context("multicast send socket")?;
+            let emitter = Emitter {
+                sock: UdpSocket::from_std(sock)?,
+                batch: SendBatch::new(cfg.batch),
+                pending: Vec::with_capacity(cfg.batch),
+                recv_ns: Vec::with_capacity(cfg.batch),
+                emitted: Emitted::default(),
+                warned: HashSet::new(),
+                max_payload: mcast::max_payload(&iface),
+            };
+            let feed = Arc::new(Feed {
+                stats: obs.metrics.feed(&cfg.feed, "egress"),
+                emitter: Mutex::new(emitter),
+                active: std::sync::Mutex::new(None),
+                cfg,
+            });
+            by_addr
+                .entry(feed.cfg.listen)
+                .or_default()
+                .insert(feed.cfg.feed.clone(), feed);
+        }
+        let mut listeners = Vec::new();
+        for (addr, feeds) in by_addr {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listen on {addr}"))?;
+            tracing::info!(listen = %listener.local_addr()?, feeds = ?feeds.keys().collect::<Vec<_>>(), "egress listening");
+            listeners.push((listener, Arc::new(feeds)));
+        }
+        obs.health.ready();
+        Ok(Egress { listeners })
+    }
+
+    /// Where each listener is bound.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|(l, _)| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Accept and relay until `shutdown`.
+    pub async fn serve(self, shutdown: CancellationToken) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (listener, feeds) in self.listeners {
+            tasks.spawn(accept_loop(listener, feeds, shutdown.clone()));
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    feeds: Arc<HashMap<String, Arc<Feed>>>,
+    shutdown: CancellationToken,
+) {
+    let pending = Arc::new(Semaphore::new(MAX_PENDING));
+    let mut limit = RateLimit::new(Duration::from_secs(10));
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    warn_limited!(limit, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let Ok(permit) = pending.clone().try_acquire_owned() else {
+            failed(&feeds, "too_many_connections");
+            warn_limited!(limit, %peer, "too many handshakes under way; connection refused");
+            continue;
+        };
+        let _ = link::tune(&stream);
+        conns.spawn(connection(
+            stream,
+            peer,
+            permit,
+            feeds.clone(),
+            shutdown.clone(),
+        ));
+        while conns.try_join_next().is_some() {}
+    }
+    // Connections see the same token and say goodbye; give them a moment.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+/// Count a handshake failure against every feed of the listener (the feed is
+/// not known before the Hello, and strangers may name none).
+fn failed(feeds: &HashMap<String, Arc<Feed>>, reason: &str) {
+    for f in feeds.values() {
+        f.stats.handshake_failed(reason);
+    }
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    feeds: Arc<HashMap<String, Arc<Feed>>>,
+    shutdown: CancellationToken,
+) {
+    let mut fb = FrameBuf::new(READ_BUF, MAX_HANDSHAKE_FRAME);
+    let lookup = |name: &str| {
+        feeds.get(name).map(|f| FeedKeys {
+            keys: f.cfg.keys.clone(),
+        })
+    };
+    let hs = tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        link::server_handshake(&mut stream, &mut fb, rand::random(), lookup),
+    )
+    .await;
+    drop(permit);
+    let accepted = match hs {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => {
+            failed(&feeds, e.reason());
+            tracing::warn!(%peer, error = %e, "handshake refused");
+            return;
+        }
+        Err(_) => {
+            failed(&feeds, "timeout");
+            let _ = link::send(
+                &mut stream,
+                &Reject::Timeout.goodbye("handshake took too long"),
+            )
+            .await;
+            tracing::warn!(%peer, "handshake timed out");
+            return;
+        }
+    };
+    let feed = feeds[&accepted.feed].clone();
+    if let Some(g) = looping_group(&accepted, &feed.cfg, peer, &stream) {
+        feed.stats.handshake_failed("loop");
+        let why = format!(
+            "{g} would be emitted back unchanged on this host, where the ingress joins it; add --map {}=239.255.255.1 (or another group) or run the egress elsewhere",
+            g.ip()
+        );
+        tracing::error!(%peer, feed = %accepted.feed, "refusing a loop: {why}");
+        let _ = link::send(&mut stream, &Reject::Loop.goodbye(&why)).await;
+        return;
+    }
+    // Take over from whoever sent this feed before.
+    let me = CancellationToken::new();
+    if let Some(old) = feed.active.lock().expect("active lock").replace(me.clone()) {
+        tracing::info!(%peer, feed = %accepted.feed, "a new sender took over the feed; closing the old link");
+        old.cancel();
+    }
+    let mut emitter = tokio::select! {
+        e = feed.emitter.lock() => e,
+        _ = me.cancelled() => return,
+    };
+    let resume_from = emitter.emitted.begin(accepted.stream_id);
+    let welcome = Frame::Welcome(Welcome {
+        resume_from,
+        heartbeat_ms: session::HEARTBEAT.as_millis() as u32,
+    });
+    if let Err(e) = link::send(&mut stream, &welcome).await {
+        tracing::warn!(%peer, error = %e, "link lost before it started");
+        return;
+    }
+    tracing::info!(%peer, feed = %accepted.feed, resume_from, authenticated = accepted.authenticated, "sender connected");
+    feed.stats.connected.inc();
+    fb.set_max_frame(MAX_FRAME);
+    let r = receive(stream, fb, &feed, &mut emitter, &me, &shutdown).await;
+    feed.stats.connected.dec();
+    match r {
+        Ok(()) => tracing::info!(%peer, feed = %accepted.feed, "sender disconnected"),
+        Err(e) => {
+            feed.stats.reconnect(&peer.ip().to_string());
+            tracing::warn!(%peer, feed = %accepted.feed, error = %e, "link down");
+        }
+    }
+}
+
+/// An ingress on this host whose groups this egress would emit back unchanged
+/// (and may emit) is an obvious loop.
+fn looping_group(
+    a: &Accepted,
+    cfg: &EgressFeed,
+    peer: SocketAddr,
+    stream: &TcpStream,
+) -> Option<SocketAddrV4> {
+    let local = peer.ip().is_loopback() || stream.local_addr().is_ok_and(|l| l.ip() == peer.ip());
+    if !local {
+        return None;
+    }
+    a.manifest
+        .iter()
+        .copied()
+        .find(|g| remap(&cfg.map, *g) == *g && cfg.allow.iter().any(|c| c.contains(*g.ip())))
+}
+
+async fn receive<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    mut fb: FrameBuf,
+    feed: &Feed,
+    em: &mut Emitter,
+    me: &CancellationToken,
+    shutdown: &CancellationToken,
+) -> Result<(), LinkError> {
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut live = Liveness::new(Instant::now(), session::HEARTBEAT, session::DEAD_AFTER);
+    let mut acked = em.emitted.next_seq();
+    let mut last_ack = Instant::now();
+    let mut ctl = Vec::with_capacity(64);
+    loop {
+        let deadline = live.next_deadline().min(last_ack + ACK_EVERY);
+        tokio::select! {
+            r = rd.read(fb.unfilled()) => {
+                let n = r?;
+                if n == 0 {
+                    return Err(LinkError::Closed);
+                }
+                fb.filled(n);
+                live.on_rx(Instant::now());
+            }
+            _ = tokio::time::sleep_until(deadline.into()) => {}
+            _ = me.cancelled() => {
+                let _ = link::send(&mut wr, &Reject::TakenOver.goodbye("another sender took over this feed")).await;
+                return Ok(());
+            }
+            _ = shutdown.cancelled() => {
+                let _ = link::send(&mut wr, &Reject::ShuttingDown.goodbye("egress stopping")).await;
+                return Ok(());
+            }
+        }
+        while let Some(r) = fb.next_range()? {
+            let Some((f, _)) = frame::decode(&fb.bytes()[r.clone()], MAX_FRAME)? else {
+                unreachable!("next_range returns whole frames")
+            };
+            match f {
+                Frame::Data(d) => {
+                    let at = r.start + frame::DATA_OVERHEAD;
+                    em.accept(&d, at..r.end, feed);
+                    if em.pending.len() == em.batch.capacity() {
+                        em.flush(fb.bytes(), &feed.stats).await;
+                    }
+                }
+                Frame::Heartbeat { .. } => {}
+                Frame::Goodbye { code, reason } => {
+                    em.flush(fb.bytes(), &feed.stats).await;
+                    return if code == Reject::ShuttingDown.code() {
+                        Ok(())
+                    } else {
+                        Err(LinkError::Rejected {
+                            reject: Reject::Peer(code),
+                            detail: reason,
+                        })
+                    };
+                }
+                _ => {
+                    return Err(LinkError::Rejected {
+                        reject: Reject::Unexpected,
+                        detail: "unexpected frame from the ingress".into(),
+                    });
+                }
+            }
+        }
+        em.flush(fb.bytes(), &feed.stats).await;
+        let now = Instant::now();
+        if live.is_dead(now) {
+            return Err(LinkError::Dead(session::DEAD_AFTER));
+        }
+        let next = em.emitted.next_seq();
+        if (next != acked && now.duration_since(last_ack) >= ACK_EVERY) || live.heartbeat_due(now) {
+            ctl.clear();
+            let f = if next != acked {
+                Frame::Ack { next_seq: next }
+            } else {
+                Frame::Heartbeat { sent_ns: now_ns() }
+            };
+            frame::encode(&f, &mut ctl);
+            tokio::io::AsyncWriteExt::write_all(&mut wr, &ctl).await?;
+            acked = next;
+            last_ack = now;
+            live.on_tx(now);
+        }
+    }
+}
+
+impl Emitter {
+    /// Decide about one datagram: duplicate, not allowed, too big, or queued.
+    fn accept(&mut self, d: &Data<'_>, payload: Range<usize>, feed: &Feed) {
+        let s = &feed.stats;
+        s.datagrams_in.inc();
+        s.bytes_in.inc_by(d.payload.len() as u64);
+        match self.emitted.check(d.seq) {
+            Verdict::Duplicate => {
+                s.duplicates.inc();
+                return;
+            }
+            Verdict::Emit { gap } if gap > 0 => {
+                s.gaps.inc_by(gap);
+                tracing::warn!(feed = %feed.cfg.feed, missing = gap, before = d.seq, "datagrams missing from the link");
+            }
+            Verdict::Emit { .. } => {}
+        }
+        let dst = remap(&feed.cfg.map, d.group);
+        if !feed.cfg.allow.iter().any(|c| c.contains(*dst.ip())) {
+            self.refuse(dst, "not_allowed", feed);
+        } else if d.payload.len() > self.max_payload {
+            self.refuse(dst, "too_big", feed);
+        } else {
+            self.pending.push((dst, payload));
+            self.recv_ns.push(d.recv_ns);
+        }
+    }
+
+    /// Drop and count; log once per group and reason.
+    fn refuse(&mut self, dst: SocketAddrV4, reason: &'static str, feed: &Feed) {
+        feed.stats.dropped(reason, 1);
+        if self.warned.len() < 1024 && self.warned.insert((dst, reason)) {
+            let why = match reason {
+                "not_allowed" => "outside every --allow rule",
+                _ => "larger than the interface MTU allows unfragmented",
+            };
+            tracing::warn!(feed = %feed.cfg.feed, group = %dst, reason, "dropping datagrams: {why} (logged once per group)");
+        }
+    }
+
+    /// Send everything queued with sendmmsg, waiting for the socket if it is full.
+    async fn flush(&mut self, buf: &[u8], stats: &FeedStats) {
+        let mut done = 0;
+        while done < self.pending.len() {
+            let (sock, batch, pending) = (&self.sock, &mut self.batch, &self.pending[done..]);
+            let r = sock.try_io(Interest::WRITABLE, || {
+                batch.send(sock.as_fd(), buf, pending)
+            });
+            match r {
+                Ok(n) => {
+                    let now = now_ns();
+                    for i in done..done + n {
+                        let len = self.pending[i].1.len() as u64;
+                        stats.datagrams_out.inc();
+                        stats.bytes_out.inc_by(len);
+                        stats
+                            .latency
+                            .observe(now.saturating_sub(self.recv_ns[i]) as f64 * 1e-9);
+                    }
+                    done += n;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let _ = self.sock.writable().await;
+                }
+                Err(e) => {
+                    // The first datagram of the rest failed: count it and go on.
+                    let reason = if e.raw_os_error() == Some(libc::EMSGSIZE) {
+                        "too_big"
+                    } else {
+                        "send_error"
+                    };
+                    stats.dropped(reason, 1);
+                    tracing::debug!(error = %e, group = %self.pending[done].0, "multicast send failed");
+                    done += 1;
+                }
+            }
+        }
+        self.pending.clear();
+        self.recv_ns.clear();
+    }
+}

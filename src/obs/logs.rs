@@ -1,0 +1,101 @@
+//! Logging setup and rate limiting of repeated warnings.
+
+use std::time::{Duration, Instant};
+
+use tracing_subscriber::EnvFilter;
+
+/// How log lines look.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Deserialize,
+    serde::Serialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for CloudWatch Logs.
+    Json,
+}
+
+/// Install the global subscriber. `RUST_LOG` overrides the default level (info).
+/// Logs go to stderr so stdout stays free for EMF lines and tool output.
+pub fn init(format: LogFormat) {
+    init_with(format, "info")
+}
+
+/// As [`init`], with another default level.
+pub fn init_with(format: LogFormat, default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => b.try_init(),
+        LogFormat::Json => b.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Lets one line through per period and counts the rest.
+#[derive(Debug)]
+pub struct RateLimit {
+    every: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimit {
+    pub fn new(every: Duration) -> Self {
+        RateLimit {
+            every,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(n)`: log now, mentioning the `n` lines suppressed since the last one.
+    pub fn check(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(t) if now.duration_since(t) < self.every => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
+}
+
+/// Log a warning through a [`RateLimit`], with the count it suppressed.
+#[macro_export]
+macro_rules! warn_limited {
+    ($limit:expr, $($arg:tt)+) => {
+        if let Some(suppressed) = $limit.check(std::time::Instant::now()) {
+            tracing::warn!(suppressed, $($arg)+);
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_per_period_with_a_count() {
+        let t0 = Instant::now();
+        let mut r = RateLimit::new(Duration::from_secs(10));
+        assert_eq!(r.check(t0), Some(0));
+        assert_eq!(r.check(t0 + Duration::from_secs(1)), None);
+        assert_eq!(r.check(t0 + Duration::from_secs(2)), None);
+        assert_eq!(r.check(t0 + Duration::from_secs(11)), Some(2));
+    }
+}

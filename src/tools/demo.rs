@@ -1,0 +1,177 @@
+//! `demo`: publish -> ingress -> TCP -> egress -> listen, all on the loopback,
+//! in one process, with live progress and a summary.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, EgressFeed, IngressFeed};
+use crate::net::addr::GroupPort;
+use crate::obs::Obs;
+use crate::shutdown::CancellationToken;
+
+use super::listen::{self, ListenArgs};
+use super::publish::{self, PublishArgs};
+
+#[derive(clap::Args, Debug, Clone)]
+#[command(after_help = "Example:\n  mcast-relay demo --duration 5s --rate 20000")]
+pub struct DemoArgs {
+    /// How long to publish.
+    #[arg(long, default_value = "10s", value_parser = super::parse_duration)]
+    pub duration: Duration,
+    /// Datagrams per second.
+    #[arg(long, default_value_t = 10_000)]
+    pub rate: u64,
+    /// Datagram size in bytes (default: the Deribit capture's size mix).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(20..))]
+    pub size: Option<u16>,
+    /// Where to serve /healthz and /metrics (port 0 picks one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub http: SocketAddr,
+}
+
+/// Run the demo; `Ok(true)` when nothing was lost.
+pub async fn run(a: DemoArgs) -> anyhow::Result<bool> {
+    let port = publish::free_udp_port()?;
+    let src: GroupPort = format!("239.255.77.1:{port}")
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    let out: GroupPort = format!("239.255.78.1:{port}")
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    let mut cfg = Config::from_toml(&format!(
+        r#"
+[[ingress]]
+feed = "demo"
+iface = "127.0.0.1"
+groups = ["{src}"]
+dests = ["127.0.0.1:1"]
+[[egress]]
+feed = "demo"
+listen = "127.0.0.1:0"
+iface = "127.0.0.1"
+ttl = 1
+allow = ["239.255.78.0/24"]
+map = ["239.255.77.0/24=239.255.78.0/24"]
+"#
+    ))?;
+    cfg.validate(&|_| None)?;
+    let (mut ing, eg): (IngressFeed, EgressFeed) = (cfg.ingress.remove(0), cfg.egress.remove(0));
+
+    let obs = Obs::default();
+    let stop = CancellationToken::new();
+    let (http, _) = crate::obs::http::serve(a.http, obs.clone(), stop.clone()).await?;
+    let health = obs.health.clone();
+    tokio::spawn(async move { health.watchdog().await });
+    // Bind the egress first so the ingress finds it listening.
+    let eg = crate::egress::Egress::bind(vec![eg], &obs).await?;
+    let tcp = eg.local_addrs()[0];
+    ing.dests = vec![tcp.to_string()];
+    let egress = tokio::spawn(eg.serve(stop.clone()));
+    let ingress = tokio::spawn(crate::ingress::Ingress::start(ing, &obs)?.run(stop.clone()));
+    eprintln!("demo: {src} -> ingress -> tcp {tcp} -> egress -> {out}, all on the loopback");
+    eprintln!("demo: health and metrics at http://{http}/healthz and http://{http}/metrics");
+
+    let ing_stats = obs.metrics.feed("demo", "ingress");
+    let eg_stats = obs.metrics.feed("demo", "egress");
+    let t0 = Instant::now();
+    while ing_stats.connected.get() < 1 {
+        if t0.elapsed() > Duration::from_secs(5) {
+            anyhow::bail!("the ingress did not connect to the egress within 5 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let listen_args = ListenArgs {
+        groups: vec![out],
+        source: None,
+        iface: "127.0.0.1".into(),
+        duration: None,
+        expect: None,
+        idle: None,
+        json: false,
+        quiet: true,
+        rcvbuf: 8 << 20,
+    };
+    let pub_args = PublishArgs {
+        groups: vec![src],
+        iface: "127.0.0.1".into(),
+        rate: a.rate,
+        count: None,
+        duration: Some(a.duration),
+        size: a.size,
+        ttl: 1,
+        batch: 32,
+    };
+    let live = Arc::new(listen::Live::default());
+    let sent = Arc::new(AtomicU64::new(0));
+    let (lstop, pstop) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let listener = {
+        let (live, lstop) = (live.clone(), lstop.clone());
+        tokio::task::spawn_blocking(move || listen::run(&listen_args, &lstop, &live))
+    };
+    // Let the listener join before the first datagram.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let publisher = {
+        let (sent, pstop) = (sent.clone(), pstop.clone());
+        tokio::task::spawn_blocking(move || publish::run(&pub_args, &pstop, &sent))
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    let started = Instant::now();
+    while !publisher.is_finished() {
+        tokio::select! {
+            _ = tick.tick() => eprintln!(
+                "{:>5.1}s  sent {:>9}  relayed {:>9}  received {:>9}",
+                started.elapsed().as_secs_f64(),
+                sent.load(Ordering::Relaxed),
+                eg_stats.datagrams_out.get(),
+                live.unique.load(Ordering::Relaxed)
+            ),
+            _ = tokio::signal::ctrl_c() => pstop.store(true, Ordering::Relaxed),
+        }
+    }
+    let report = publisher.await??;
+    // Wait for the tail to drain through both relays, then stop listening.
+    let t = Instant::now();
+    while live.unique.load(Ordering::Relaxed) < report.sent && t.elapsed() < Duration::from_secs(3)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    lstop.store(true, Ordering::Relaxed);
+    let heard = listener.await??;
+    let health_code =
+        crate::obs::http::probe(&format!("http://{http}/healthz"), Duration::from_secs(1)).ok();
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = ingress.await;
+        let _ = egress.await;
+    })
+    .await;
+
+    let lost = report.sent.saturating_sub(heard.unique);
+    let l = &heard.latency_us;
+    println!(
+        "\nmcast-relay demo: {:.1} s at {} datagrams/s on the loopback",
+        report.elapsed_s, a.rate
+    );
+    println!("| sent | received | lost | duplicates | reordered | p50 us | p99 us | p99.9 us |");
+    println!("|-----:|---------:|-----:|-----------:|----------:|-------:|-------:|---------:|");
+    println!(
+        "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} |",
+        report.sent, heard.unique, lost, heard.duplicates, heard.reordered, l.p50, l.p99, l.p999
+    );
+    println!(
+        "health: http://{http}/healthz answered {}",
+        health_code.map_or("nothing".to_string(), |c| c.to_string())
+    );
+    if lost > 0 {
+        eprintln!("demo: {lost} datagrams lost");
+    }
+    Ok(lost == 0 && heard.gaps == 0)
+}

@@ -1,0 +1,63 @@
+//! The tools around the relay: publish, listen, demo, and the small helpers they share.
+
+pub mod demo;
+pub mod listen;
+pub mod publish;
+
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags, poll};
+
+/// `5`, `5s`, `250ms`, `2m` or `1.5` (seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 10s, 250ms, 2m)"))?;
+    if !(0.0..=1e7).contains(&v) {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(v * scale))
+}
+
+/// Wait until one of `fds` is ready for `events` or `timeout` passes.
+/// Returns which were ready.
+pub fn wait<F: AsFd>(
+    fds: &[F],
+    events: PollFlags,
+    timeout: Duration,
+) -> std::io::Result<Vec<bool>> {
+    let mut p: Vec<PollFd<'_>> = fds.iter().map(|f| PollFd::new(f.as_fd(), events)).collect();
+    let ms = timeout.as_millis().min(u16::MAX as u128) as u16;
+    match poll(&mut p, ms) {
+        Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(p.iter()
+        .map(|x| x.revents().is_some_and(|r| !r.is_empty()))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("soon").is_err());
+    }
+}
