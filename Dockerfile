@@ -2,9 +2,13 @@
 #
 # mcast-relay container image: a release build on Debian bookworm, run on
 # distroless (glibc, no shell, no package manager) as the non-root user 65532.
-# Build for the ECS hosts: docker buildx build --platform linux/amd64 -t mcast-relay .
+# Build for the ECS hosts (see docs/DEPLOY.md):
+#   docker buildx build --platform linux/amd64 \
+#     --build-arg MCAST_RELAY_GIT_REV="$(git rev-parse --short=12 HEAD)" -t mcast-relay .
 
 FROM rust:1-bookworm AS build
+# .git is not sent to the builder; build.rs puts this revision into --version.
+ARG MCAST_RELAY_GIT_REV=unknown
 WORKDIR /src
 COPY . .
 # The same build CI runs (deploy/check-image); --locked keeps Cargo.lock authoritative.

@@ -16,7 +16,7 @@ use crate::net::addr::{Cidr, GroupPort, MapRule, split_feed};
 use crate::obs::Obs;
 use crate::obs::logs::{self, LogFormat};
 use crate::shutdown::{self, CancellationToken};
-use crate::tools::{demo, listen, publish};
+use crate::tools::{demo, listen, publish, replay};
 
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -50,6 +50,8 @@ pub enum Command {
     Publish(publish::PublishArgs),
     /// Join groups and report counts, gaps, duplicates, reordering and latency.
     Listen(listen::ListenArgs),
+    /// Re-send the UDP datagrams of a pcap/pcapng capture as multicast.
+    Replay(replay::ReplayArgs),
     /// publish -> ingress -> egress -> listen on the loopback, with a summary.
     Demo(demo::DemoArgs),
     /// Validate a configuration file and print the effective configuration.
@@ -374,6 +376,16 @@ async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                 }
                 _ => ExitCode::SUCCESS,
             })
+        }
+        Command::Replay(a) => {
+            let stop = Arc::new(AtomicBool::new(false));
+            on_ctrl_c(stop.clone());
+            let r = tokio::task::spawn_blocking(move || replay::run(&a, &stop)).await??;
+            eprintln!(
+                "replayed {} datagrams ({} bytes) in {:.2} s; {} left out, {} frames skipped",
+                r.sent, r.bytes, r.elapsed_s, r.left_out, r.skipped
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Demo(a) => {
             // Quiet by default: the demo prints its own progress (RUST_LOG overrides).

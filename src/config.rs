@@ -319,6 +319,44 @@ fn load_keys(
     Ok(Vec::new())
 }
 
+impl IngressFeed {
+    /// A feed with every tuning value at its default.
+    pub fn new(feed: &str, iface: &str, groups: Vec<GroupPort>, dests: Vec<String>) -> Self {
+        IngressFeed {
+            feed: feed.into(),
+            iface: iface.into(),
+            groups,
+            source: None,
+            dests,
+            key_file: None,
+            window_bytes: d_window_bytes(),
+            window_secs: d_window_secs(),
+            rcvbuf: d_sockbuf(),
+            batch: d_batch(),
+            max_datagram: d_max_datagram(),
+            keys: Vec::new(),
+        }
+    }
+}
+
+impl EgressFeed {
+    /// A feed with every tuning value at its default.
+    pub fn new(feed: &str, listen: SocketAddr, iface: &str, allow: Vec<Cidr>) -> Self {
+        EgressFeed {
+            feed: feed.into(),
+            listen,
+            iface: iface.into(),
+            ttl: DEFAULT_TTL,
+            allow,
+            map: Vec::new(),
+            key_file: None,
+            sndbuf: d_sockbuf(),
+            batch: d_batch(),
+            keys: Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,43 +430,5 @@ map = ["239.111.111.0/24=239.200.0.0/24"]
         assert_eq!(c.ingress[0].keys.len(), 2);
         let shown = c.to_toml_redacted() + &format!("{c:?}");
         assert!(!shown.contains("secret"), "{shown}");
-    }
-}
-
-impl IngressFeed {
-    /// A feed with every tuning value at its default.
-    pub fn new(feed: &str, iface: &str, groups: Vec<GroupPort>, dests: Vec<String>) -> Self {
-        IngressFeed {
-            feed: feed.into(),
-            iface: iface.into(),
-            groups,
-            source: None,
-            dests,
-            key_file: None,
-            window_bytes: d_window_bytes(),
-            window_secs: d_window_secs(),
-            rcvbuf: d_sockbuf(),
-            batch: d_batch(),
-            max_datagram: d_max_datagram(),
-            keys: Vec::new(),
-        }
-    }
-}
-
-impl EgressFeed {
-    /// A feed with every tuning value at its default.
-    pub fn new(feed: &str, listen: SocketAddr, iface: &str, allow: Vec<Cidr>) -> Self {
-        EgressFeed {
-            feed: feed.into(),
-            listen,
-            iface: iface.into(),
-            ttl: DEFAULT_TTL,
-            allow,
-            map: Vec::new(),
-            key_file: None,
-            sndbuf: d_sockbuf(),
-            batch: d_batch(),
-            keys: Vec::new(),
-        }
     }
 }

@@ -69,9 +69,12 @@ pub async fn run(
     Ok(())
 }
 
+/// The feeds served on one listener, by name.
+type Feeds = Arc<HashMap<String, Arc<Feed>>>;
+
 /// Egress feeds with their sockets bound, not yet accepting.
 pub struct Egress {
-    listeners: Vec<(TcpListener, Arc<HashMap<String, Arc<Feed>>>)>,
+    listeners: Vec<(TcpListener, Feeds)>,
 }
 
 impl Egress {
@@ -134,11 +137,7 @@ impl Egress {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    feeds: Arc<HashMap<String, Arc<Feed>>>,
-    shutdown: CancellationToken,
-) {
+async fn accept_loop(listener: TcpListener, feeds: Feeds, shutdown: CancellationToken) {
     let pending = Arc::new(Semaphore::new(MAX_PENDING));
     let mut limit = RateLimit::new(Duration::from_secs(10));
     let mut conns = tokio::task::JoinSet::new();
@@ -188,7 +187,7 @@ async fn connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     permit: tokio::sync::OwnedSemaphorePermit,
-    feeds: Arc<HashMap<String, Arc<Feed>>>,
+    feeds: Feeds,
     shutdown: CancellationToken,
 ) {
     let mut fb = FrameBuf::new(READ_BUF, MAX_HANDSHAKE_FRAME);

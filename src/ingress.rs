@@ -5,7 +5,6 @@
 //! batches to its TCP link, so a slow or dead destination never holds up another
 //! or the receive path; it only falls behind, and the skip is counted.
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,21 +74,11 @@ impl Ingress {
             .source
             .map_or(Membership::AnySource, Membership::SourceSpecific);
 
-        let mut by_port: BTreeMap<u16, Vec<Ipv4Addr>> = BTreeMap::new();
-        for g in &cfg.groups {
-            by_port.entry(g.0.port()).or_default().push(*g.0.ip());
-        }
         let mut sockets = Vec::new();
-        for (port, groups) in &by_port {
-            let sock = UdpSocket::from_std(
-                mcast::receiver(*port, cfg.rcvbuf)
-                    .with_context(|| format!("bind UDP port {port}"))?,
-            )?;
-            for g in groups {
-                mcast::join(&sock, *g, &iface, how)
-                    .with_context(|| format!("join {g} on {}", iface.name))?;
-            }
-            sockets.push((Arc::new(sock), *port, groups.clone()));
+        for (sock, port, groups) in mcast::receivers(&cfg.groups, &iface, how, cfg.rcvbuf)
+            .with_context(|| format!("ingress {:?}", cfg.feed))?
+        {
+            sockets.push((Arc::new(UdpSocket::from_std(sock)?), port, groups));
         }
         tracing::info!(feed = %cfg.feed, iface = %iface.name, groups = cfg.groups.len(), dests = ?cfg.dests, "ingress joined");
         obs.health.ready();

@@ -1,5 +1,6 @@
 //! Payload formats the tools understand, and the sequence tracking they share.
 
+pub mod pcap;
 pub mod seq;
 pub mod testhdr;
 

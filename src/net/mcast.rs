@@ -72,34 +72,18 @@ pub enum Buf {
 /// sysctl cap. Returns the usable size (the kernel reports double) so callers
 /// can warn when it is short.
 pub fn size_buffer(sock: &impl AsFd, which: Buf, want: usize) -> io::Result<usize> {
-    let s = SockRef::from(sock);
-    let (set, force, get): (
-        fn(&SockRef, usize) -> io::Result<()>,
-        i32,
-        fn(&SockRef) -> io::Result<usize>,
-    ) = match which {
-        Buf::Recv => (
-            |s, n| s.set_recv_buffer_size(n),
-            libc::SO_RCVBUFFORCE,
-            |s| s.recv_buffer_size(),
-        ),
-        Buf::Send => (
-            |s, n| s.set_send_buffer_size(n),
-            libc::SO_SNDBUFFORCE,
-            |s| s.send_buffer_size(),
-        ),
+    let (opt, force) = match which {
+        Buf::Recv => (libc::SO_RCVBUF, libc::SO_RCVBUFFORCE),
+        Buf::Send => (libc::SO_SNDBUF, libc::SO_SNDBUFFORCE),
     };
-    set(&s, want)?;
-    if get(&s)? / 2 < want {
+    let fd = sock.as_fd();
+    let n = want.min(i32::MAX as usize / 2) as i32;
+    batch::set_int(fd, libc::SOL_SOCKET, opt, n)?;
+    if (batch::get_int(fd, libc::SOL_SOCKET, opt)? as usize) / 2 < want {
         // Needs CAP_NET_ADMIN; failure just leaves the capped size.
-        let _ = batch::set_int(
-            sock.as_fd(),
-            libc::SOL_SOCKET,
-            force,
-            want.min(i32::MAX as usize) as i32,
-        );
+        let _ = batch::set_int(fd, libc::SOL_SOCKET, force, n);
     }
-    Ok(get(&s)? / 2)
+    Ok(batch::get_int(fd, libc::SOL_SOCKET, opt)? as usize / 2)
 }
 
 /// Size a buffer and warn once if the kernel capped it.
@@ -143,6 +127,46 @@ pub fn receiver(port: u16, rcvbuf: usize) -> io::Result<UdpSocket> {
     s.set_nonblocking(true)?;
     size_buffer_or_warn(&s, Buf::Recv, rcvbuf, "multicast receive socket");
     Ok(s.into())
+}
+
+/// How many groups one socket may join (`net.ipv4.igmp_max_memberships`, 20 by default).
+pub fn max_memberships() -> usize {
+    std::fs::read_to_string("/proc/sys/net/ipv4/igmp_max_memberships")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|n: &usize| *n > 0)
+        .unwrap_or(20)
+}
+
+/// Receivers joined to every group of `groups`: one socket per port and per
+/// [`max_memberships`] groups. Each returns with its port and its groups.
+pub fn receivers(
+    groups: &[crate::net::addr::GroupPort],
+    iface: &Iface,
+    how: Membership,
+    rcvbuf: usize,
+) -> io::Result<Vec<(UdpSocket, u16, Vec<Ipv4Addr>)>> {
+    let mut by_port: std::collections::BTreeMap<u16, Vec<Ipv4Addr>> = Default::default();
+    for g in groups {
+        let v = by_port.entry(g.0.port()).or_default();
+        if !v.contains(g.0.ip()) {
+            v.push(*g.0.ip());
+        }
+    }
+    let mut out = Vec::new();
+    for (port, all) in by_port {
+        for chunk in all.chunks(max_memberships()) {
+            let sock = receiver(port, rcvbuf)
+                .map_err(|e| io::Error::new(e.kind(), format!("bind UDP port {port}: {e}")))?;
+            for g in chunk {
+                join(&sock, *g, iface, how).map_err(|e| {
+                    io::Error::new(e.kind(), format!("join {g} on {}: {e}", iface.name))
+                })?;
+            }
+            out.push((sock, port, chunk.to_vec()));
+        }
+    }
+    Ok(out)
 }
 
 /// Join `group` on `iface`. Joining twice is not an error (`Ok(false)`); a fresh

@@ -275,7 +275,7 @@ mod tests {
         let a = m.feed("prod", "egress");
         a.datagrams_out.inc_by(3);
         m.feed("prod", "egress").datagrams_out.inc();
-        a.drop("not_allowed", 2);
+        a.dropped("not_allowed", 2);
         a.latency.observe(0.0001);
         let text = m.encode();
         assert!(

@@ -110,18 +110,10 @@ pub fn run(a: &ListenArgs, stop: &AtomicBool, live: &Live) -> std::io::Result<Li
     let how = a
         .source
         .map_or(Membership::AnySource, Membership::SourceSpecific);
-    let mut by_port: BTreeMap<u16, Vec<GroupPort>> = BTreeMap::new();
-    for g in &a.groups {
-        by_port.entry(g.0.port()).or_default().push(*g);
-    }
-    let mut socks: Vec<(UdpSocket, u16)> = Vec::new();
-    for (port, groups) in &by_port {
-        let s = mcast::receiver(*port, a.rcvbuf)?;
-        for g in groups {
-            mcast::join(&s, *g.0.ip(), &iface, how)?;
-        }
-        socks.push((s, *port));
-    }
+    let socks: Vec<(UdpSocket, u16)> = mcast::receivers(&a.groups, &iface, how, a.rcvbuf)?
+        .into_iter()
+        .map(|(s, p, _)| (s, p))
+        .collect();
     let mut per: BTreeMap<SocketAddrV4, PerGroup> = a
         .groups
         .iter()

@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod listen;
 pub mod publish;
+pub mod replay;
 
 use std::os::fd::AsFd;
 use std::time::Duration;
@@ -47,6 +48,50 @@ pub fn wait<F: AsFd>(
     Ok(p.iter()
         .map(|x| x.revents().is_some_and(|r| !r.is_empty()))
         .collect())
+}
+
+/// Wait until `t`: sleep most of the way, then spin (sleep alone overshoots by 50-100 us).
+pub fn pace_until(t: std::time::Instant) {
+    let now = std::time::Instant::now();
+    if t <= now {
+        return;
+    }
+    let left = t - now;
+    if left > Duration::from_micros(200) {
+        std::thread::sleep(left - Duration::from_micros(100));
+    }
+    while std::time::Instant::now() < t {
+        std::hint::spin_loop();
+    }
+}
+
+/// Send every item with sendmmsg on a non-blocking socket, waiting while it is full.
+pub fn send_all(
+    sock: &impl AsFd,
+    batch: &mut crate::net::batch::SendBatch,
+    buf: &[u8],
+    items: &[(std::net::SocketAddrV4, std::ops::Range<usize>)],
+) -> std::io::Result<()> {
+    let mut done = 0;
+    while done < items.len() {
+        match batch.send(sock.as_fd(), buf, &items[done..]) {
+            Ok(k) => done += k,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                wait(
+                    &[sock.as_fd()],
+                    PollFlags::POLLOUT,
+                    Duration::from_millis(100),
+                )?;
+            }
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("send to {}: {e}", items[done].0),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,11 +1,9 @@
 //! `publish`: paced synthetic multicast with a test header, for demos and load.
 
 use std::net::UdpSocket;
-use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use nix::poll::PollFlags;
 use rand::{RngExt, SeedableRng};
 
 use crate::clock::now_ns;
@@ -82,7 +80,7 @@ pub fn run(a: &PublishArgs, stop: &AtomicBool, sent: &AtomicU64) -> std::io::Res
         let k = due.min(batch_n as u64).min(count - n) as usize;
         if k == 0 {
             let next = Duration::from_secs_f64((n as f64) / a.rate as f64);
-            pace_until(start + next);
+            super::pace_until(start + next);
             continue;
         }
         items.clear();
@@ -98,20 +96,7 @@ pub fn run(a: &PublishArgs, stop: &AtomicBool, sent: &AtomicU64) -> std::io::Res
             items.push((a.groups[g].0, off..off + size));
             off += size;
         }
-        let mut done = 0;
-        while done < k {
-            match batch.send(sock.as_fd(), &buf, &items[done..]) {
-                Ok(m) => done += m,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    super::wait(
-                        &[sock.as_fd()],
-                        PollFlags::POLLOUT,
-                        Duration::from_millis(100),
-                    )?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        super::send_all(&sock, &mut batch, &buf, &items)?;
         bytes += items.iter().map(|(_, r)| r.len() as u64).sum::<u64>();
         n += k as u64;
         sent.store(n, Ordering::Relaxed);
@@ -121,20 +106,6 @@ pub fn run(a: &PublishArgs, stop: &AtomicBool, sent: &AtomicU64) -> std::io::Res
         bytes,
         elapsed_s: start.elapsed().as_secs_f64(),
     })
-}
-
-/// Sleep most of the way, then yield: `sleep` alone overshoots by 50-100 us.
-fn pace_until(t: Instant) {
-    let now = Instant::now();
-    if t <= now {
-        return;
-    }
-    let left = t - now;
-    if left > Duration::from_micros(200) {
-        std::thread::sleep(left - Duration::from_micros(100));
-    } else {
-        std::thread::yield_now();
-    }
 }
 
 /// An unused socket, so tests and the demo can pick free ports.

@@ -34,7 +34,9 @@ impl Key {
     /// else the bytes of the text itself. At least 16 bytes either way.
     pub fn parse(text: &str) -> Result<Key, String> {
         let t = text.trim();
-        let bytes = if t.len() >= 32 && t.len() % 2 == 0 && t.bytes().all(|b| b.is_ascii_hexdigit())
+        let bytes = if t.len() >= 32
+            && t.len().is_multiple_of(2)
+            && t.bytes().all(|b| b.is_ascii_hexdigit())
         {
             hex::decode(t).map_err(|e| e.to_string())?
         } else {

@@ -19,7 +19,7 @@ resource "aws_cloudwatch_metric_alarm" "traffic" {
   evaluation_periods  = var.alarm_evaluation_periods
   threshold           = 1
   comparison_operator = "LessThanThreshold"
-  treat_missing_data  = "notBreaching"
+  treat_missing_data  = "breaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
   ok_actions          = [aws_sns_topic.alarms.arn]
   tags                = local.tags
@@ -56,7 +56,7 @@ resource "aws_cloudwatch_metric_alarm" "no_healthy_targets" {
   evaluation_periods  = 2
   threshold           = 1
   comparison_operator = "LessThanThreshold"
-  treat_missing_data  = "notBreaching"
+  treat_missing_data  = "breaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
   ok_actions          = [aws_sns_topic.alarms.arn]
   tags                = local.tags

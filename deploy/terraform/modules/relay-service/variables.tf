@@ -116,7 +116,7 @@ variable "image_tag" {
 }
 
 variable "key_secret_arns" {
-  description = "Per-feed key: feed name => Secrets Manager secret ARN, injected as MCAST_RELAY_KEY_<FEED>. The secret's value is what a key file holds (current key, optionally the next key on a second line)."
+  description = "Per-feed key: feed name => Secrets Manager secret ARN, injected as MCAST_RELAY_KEY_<FEED>. The secret's value is the key (64 hex digits), or two keys separated by a comma during a rotation."
   type        = map(string)
   default     = {}
 
@@ -127,7 +127,7 @@ variable "key_secret_arns" {
 }
 
 variable "default_key_secret_arn" {
-  description = "Secrets Manager secret ARN injected as MCAST_RELAY_KEY, used by every feed without its own entry in key_secret_arns. Null for none."
+  description = "Secrets Manager secret ARN injected as MCAST_RELAY_KEY, used by every feed without its own entry in key_secret_arns. Null for none (a feed with no key at all runs unauthenticated)."
   type        = string
   default     = null
 }

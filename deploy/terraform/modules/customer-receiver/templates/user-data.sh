@@ -7,4 +7,4 @@ net.ipv4.conf.all.force_igmp_version=2
 net.ipv4.conf.default.force_igmp_version=2
 net.core.rmem_max=33554432
 SYSCTL
-sysctl --system
+sysctl -p /etc/sysctl.d/90-mcast-receiver.conf

@@ -1,0 +1,273 @@
+//! Helpers for the loopback end-to-end tests: relay processes that die with
+//! the test, free ports, and a plain multicast receiver independent of ours.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mcast-relay");
+
+/// A relay process, killed when dropped so no test leaves one behind.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, args: &[&str]) -> Proc {
+        let child = Command::new(BIN)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start mcast-relay");
+        Proc {
+            child,
+            name: name.into(),
+        }
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig);
+    }
+
+    /// Wait for the exit within `limit`; returns the status and stderr.
+    pub fn wait(mut self, limit: Duration) -> (Option<std::process::ExitStatus>, String) {
+        let t = Instant::now();
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break Some(s);
+            }
+            if t.elapsed() > limit {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        (status, err)
+    }
+
+    /// Stop it and return what it logged.
+    pub fn logs(self) -> String {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        self.wait(Duration::from_secs(6)).1
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_tcp() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn free_udp() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET a path from a relay's HTTP port.
+pub fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    let code = body.split_whitespace().nth(1)?.parse().ok()?;
+    let text = body
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    Some((code, text))
+}
+
+/// The value of one metric line (exact labels) from /metrics.
+pub fn metric(port: u16, name_and_labels: &str) -> Option<f64> {
+    let (_, text) = get(port, "/metrics")?;
+    text.lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Wait until `f` holds or `limit` passes.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    f()
+}
+
+/// A sender written with std only: IP_MULTICAST_IF 127.0.0.1, TTL 1.
+pub fn loopback_sender() -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_multicast_ttl_v4(1).unwrap();
+    let sock = socket2::SockRef::from(&s);
+    sock.set_multicast_if_v4(&Ipv4Addr::LOCALHOST).unwrap();
+    sock.set_send_buffer_size(4 << 20).unwrap();
+    s
+}
+
+/// Plain receivers, one socket bound to each group:port and joined on the loopback.
+pub struct Receiver {
+    socks: Vec<(SocketAddrV4, UdpSocket)>,
+}
+
+impl Receiver {
+    pub fn join(groups: &[SocketAddrV4]) -> Receiver {
+        let socks = groups
+            .iter()
+            .map(|g| {
+                let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+                s.set_reuse_address(true).unwrap();
+                let _ = s.set_recv_buffer_size(8 << 20);
+                s.bind(&(*g).into()).unwrap();
+                s.join_multicast_v4(g.ip(), &Ipv4Addr::LOCALHOST).unwrap();
+                s.set_nonblocking(true).unwrap();
+                (*g, UdpSocket::from(s))
+            })
+            .collect();
+        Receiver { socks }
+    }
+
+    /// Collect datagrams per group until `want` arrived or nothing came for `idle`.
+    pub fn collect(
+        &self,
+        want: usize,
+        idle: Duration,
+        limit: Duration,
+    ) -> BTreeMap<SocketAddrV4, Vec<Vec<u8>>> {
+        let mut out: BTreeMap<SocketAddrV4, Vec<Vec<u8>>> = BTreeMap::new();
+        let (start, mut last, mut n) = (Instant::now(), Instant::now(), 0);
+        let mut buf = vec![0u8; 65_536];
+        while n < want && last.elapsed() < idle && start.elapsed() < limit {
+            let mut any = false;
+            for (g, s) in &self.socks {
+                while let Ok(len) = s.recv(&mut buf) {
+                    out.entry(*g).or_default().push(buf[..len].to_vec());
+                    n += 1;
+                    any = true;
+                }
+            }
+            if any {
+                last = Instant::now();
+            } else {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        out
+    }
+}
+
+/// The Deribit captures, or None (with a note) where ../shared/data is absent.
+pub fn capture(name: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/deribit-legacy")
+        .join(name);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!(
+            "SKIPPED: {} is absent; this test needs the Deribit captures in ../shared/data",
+            p.display()
+        );
+        None
+    }
+}
+
+/// Start an egress and an ingress for `feed` between `src` groups and their
+/// mapped outputs; returns them once the link is up.
+pub struct Pair {
+    pub egress: Proc,
+    pub ingress: Proc,
+    pub eg_http: u16,
+    pub in_http: u16,
+    pub tcp: u16,
+}
+
+pub fn pair(
+    feed: &str,
+    groups: &[SocketAddrV4],
+    map: &str,
+    allow: &str,
+    extra_in: &[&str],
+    extra_eg: &[&str],
+) -> Pair {
+    let (tcp, eg_http, in_http) = (free_tcp(), free_tcp(), free_tcp());
+    let listen = format!("{feed}=127.0.0.1:{tcp}");
+    let eg_http_s = format!("127.0.0.1:{eg_http}");
+    let mut eg_args = vec![
+        "egress",
+        "--listen",
+        &listen,
+        "--iface",
+        "127.0.0.1",
+        "--ttl",
+        "1",
+        "--allow",
+        allow,
+        "--http",
+        &eg_http_s,
+    ];
+    if !map.is_empty() {
+        eg_args.extend(["--map", map]);
+    }
+    eg_args.extend(extra_eg);
+    let egress = Proc::spawn("egress", &eg_args);
+    let dest = format!("127.0.0.1:{tcp}");
+    let in_http_s = format!("127.0.0.1:{in_http}");
+    let group_args: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+    let mut in_args = vec![
+        "ingress", "--feed", feed, "--iface", "lo", "--dest", &dest, "--http", &in_http_s,
+    ];
+    for g in &group_args {
+        in_args.extend(["--group", g.as_str()]);
+    }
+    in_args.extend(extra_in);
+    let ingress = Proc::spawn("ingress", &in_args);
+    let label = format!("mcast_relay_connected_peers{{feed=\"{feed}\",role=\"egress\"}}");
+    assert!(
+        eventually(Duration::from_secs(10), || metric(eg_http, &label)
+            == Some(1.0)),
+        "the ingress did not connect"
+    );
+    assert!(eventually(Duration::from_secs(5), || get(
+        in_http, "/readyz"
+    )
+    .is_some_and(|r| r.0 == 200)));
+    Pair {
+        egress,
+        ingress,
+        eg_http,
+        in_http,
+        tcp,
+    }
+}
