@@ -16,7 +16,7 @@ use crate::net::addr::{Cidr, GroupPort, MapRule, split_feed};
 use crate::obs::Obs;
 use crate::obs::logs::{self, LogFormat};
 use crate::shutdown::{self, CancellationToken};
-use crate::tools::{demo, listen, publish, replay};
+use crate::tools::{demo, doctor, listen, publish, replay};
 
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -54,6 +54,19 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// publish -> ingress -> egress -> listen on the loopback, with a summary.
     Demo(demo::DemoArgs),
+    /// Check this host for multicast readiness (IGMP version, routes, buffers, MTU, Nitro).
+    Doctor(doctor::DoctorArgs),
+    /// Print shell completions.
+    #[command(
+        after_help = "Example:\n  mcast-relay completions bash > /etc/bash_completion.d/mcast-relay"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(after_help = "Example:\n  mcast-relay man > mcast-relay.1 && man ./mcast-relay.1")]
+    Man,
     /// Validate a configuration file and print the effective configuration.
     #[command(after_help = "Example:\n  mcast-relay check-config deploy/examples/egress.toml")]
     CheckConfig { file: PathBuf },
@@ -387,6 +400,25 @@ async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Doctor(a) => Ok(if doctor::run(a).await? {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "mcast-relay",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo(a) => {
             // Quiet by default: the demo prints its own progress (RUST_LOG overrides).
             logs::init_with(LogFormat::Text, "warn");
@@ -422,6 +454,13 @@ async fn run_relays(mut cfg: Config) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("--http {addr}"))?;
         tracing::info!(%bound, "health and metrics served");
+    }
+    if cfg.emf_interval > 0 {
+        tokio::spawn(crate::obs::emf::run(
+            obs.clone(),
+            Duration::from_secs(cfg.emf_interval),
+            stop.clone(),
+        ));
     }
     let mut relays = tokio::task::JoinSet::new();
     if !cfg.egress.is_empty() {

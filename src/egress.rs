@@ -26,6 +26,7 @@ use crate::net::batch::SendBatch;
 use crate::net::link::{self, LinkError};
 use crate::net::mcast::{self, Iface};
 use crate::obs::Obs;
+use crate::obs::links::Link;
 use crate::obs::logs::RateLimit;
 use crate::obs::metrics::FeedStats;
 use crate::warn_limited;
@@ -55,6 +56,7 @@ struct Emitter {
 struct Feed {
     cfg: EgressFeed,
     stats: Arc<FeedStats>,
+    link: Arc<Link>,
     emitter: Mutex<Emitter>,
     active: std::sync::Mutex<Option<CancellationToken>>,
 }
@@ -98,6 +100,7 @@ impl Egress {
             };
             let feed = Arc::new(Feed {
                 stats: obs.metrics.feed(&cfg.feed, "egress"),
+                link: obs.links.add(&cfg.feed, "egress", &cfg.listen.to_string()),
                 emitter: Mutex::new(emitter),
                 active: std::sync::Mutex::new(None),
                 cfg,
@@ -252,9 +255,17 @@ async fn connection(
     }
     tracing::info!(%peer, feed = %accepted.feed, resume_from, authenticated = accepted.authenticated, "sender connected");
     feed.stats.connected.inc();
+    feed.link.set("up", None);
     fb.set_max_frame(MAX_FRAME);
     let r = receive(stream, fb, &feed, &mut emitter, &me, &shutdown).await;
     feed.stats.connected.dec();
+    if feed.stats.connected.get() == 0 {
+        let why = r.as_ref().err().map_or_else(
+            || format!("{peer} disconnected"),
+            |e| format!("{peer}: {e}"),
+        );
+        feed.link.set("down", Some(why));
+    }
     match r {
         Ok(()) => tracing::info!(%peer, feed = %accepted.feed, "sender disconnected"),
         Err(e) => {
@@ -421,6 +432,9 @@ impl Emitter {
             match r {
                 Ok(n) => {
                     let now = now_ns();
+                    stats
+                        .last_in_ns
+                        .store(now, std::sync::atomic::Ordering::Relaxed);
                     for i in done..done + n {
                         let len = self.pending[i].1.len() as u64;
                         stats.datagrams_out.inc();

@@ -24,6 +24,7 @@ use crate::net::batch::RecvBatch;
 use crate::net::link::{self, Backoff, LinkError};
 use crate::net::mcast::{self, Iface, Membership};
 use crate::obs::Obs;
+use crate::obs::links::Link;
 use crate::obs::logs::RateLimit;
 use crate::obs::metrics::FeedStats;
 use crate::ring::{Read, Ring};
@@ -60,6 +61,7 @@ pub struct Ingress {
     how: Membership,
     sockets: Sockets,
     stats: Arc<FeedStats>,
+    links: Vec<Arc<Link>>,
 }
 
 impl Ingress {
@@ -82,7 +84,13 @@ impl Ingress {
         }
         tracing::info!(feed = %cfg.feed, iface = %iface.name, groups = cfg.groups.len(), dests = ?cfg.dests, "ingress joined");
         obs.health.ready();
+        let links = cfg
+            .dests
+            .iter()
+            .map(|d| obs.links.add(&cfg.feed, "ingress", d))
+            .collect();
         Ok(Ingress {
+            links,
             cfg,
             iface,
             how,
@@ -99,6 +107,7 @@ impl Ingress {
             how,
             sockets,
             stats,
+            links,
         } = self;
 
         let window = Arc::new(Window {
@@ -133,16 +142,20 @@ impl Ingress {
         let manifest: Vec<SocketAddrV4> = cfg.groups.iter().map(|g| g.0).collect();
         let stop_dests = CancellationToken::new();
         let mut dests = tokio::task::JoinSet::new();
-        for d in &cfg.dests {
-            dests.spawn(destination(
-                d.clone(),
-                cfg.clone(),
-                stream_id,
-                manifest.clone(),
-                window.clone(),
-                stats.clone(),
-                stop_dests.clone(),
-            ));
+        for (d, link) in cfg.dests.iter().zip(links) {
+            dests.spawn(
+                Dest {
+                    name: d.clone(),
+                    link,
+                    cfg: cfg.clone(),
+                    stream_id,
+                    manifest: manifest.clone(),
+                    window: window.clone(),
+                    stats: stats.clone(),
+                    stop: stop_dests.clone(),
+                }
+                .run(),
+            );
         }
 
         shutdown.cancelled().await;
@@ -220,6 +233,7 @@ async fn receive(
             let head = ring.next_seq();
             stats.buffer_bytes.set(ring.bytes() as i64);
             drop(ring);
+            stats.last_in_ns.store(now, Ordering::Relaxed);
             stats.datagrams_in.inc_by(count);
             stats.bytes_in.inc_by(bytes);
             window.head.send_replace(head);
@@ -289,138 +303,130 @@ impl Peer {
     }
 }
 
-async fn destination(
-    dest: String,
+/// One destination: its own position in the window and its own link.
+struct Dest {
+    name: String,
     cfg: IngressFeed,
     stream_id: u64,
     manifest: Vec<SocketAddrV4>,
     window: Arc<Window>,
     stats: Arc<FeedStats>,
+    link: Arc<Link>,
     stop: CancellationToken,
-) {
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-    let mut limit = RateLimit::new(Duration::from_secs(10));
-    // Everything before `acked` was emitted by an egress; resume after it.
-    let mut acked = 0u64;
-    let mut connected_before = false;
-    while !stop.is_cancelled() {
-        let started = Instant::now();
-        match session(
-            &dest,
-            &cfg,
-            stream_id,
-            &manifest,
-            &window,
-            &stats,
-            &stop,
-            acked,
-            connected_before,
-        )
-        .await
-        {
-            Ok(_) => break,
-            Err((a, e)) => {
-                if let Some(a) = a {
-                    acked = acked.max(a);
-                    connected_before = true;
-                    stats.reconnect(&dest);
-                    stats.connected.dec();
-                }
-                if let LinkError::Rejected { reject, .. } = &e {
-                    stats.handshake_failed(reject.label());
-                    tracing::error!(dest = %dest, feed = %cfg.feed, error = %e, "the egress refused this feed");
-                } else {
-                    warn_limited!(limit, dest = %dest, feed = %cfg.feed, error = %e, "link down; reconnecting");
-                }
-            }
-        }
-        if started.elapsed() > Duration::from_secs(10) {
-            backoff.reset();
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff.next_delay()) => {}
-            _ = stop.cancelled() => {}
-        }
-    }
 }
 
-/// One connection: handshake, then stream from the window. Returns the
-/// acknowledged position; on error, with it if the link had come up.
-#[allow(clippy::too_many_arguments)]
-async fn session(
-    dest: &str,
-    cfg: &IngressFeed,
-    stream_id: u64,
-    manifest: &[SocketAddrV4],
-    window: &Window,
-    stats: &FeedStats,
-    stop: &CancellationToken,
-    acked: u64,
-    replay: bool,
-) -> Result<u64, (Option<u64>, LinkError)> {
-    let mut stream = link::connect(dest, CONNECT_TIMEOUT)
-        .await
-        .map_err(|e| (None, e.into()))?;
-    let mut fb = FrameBuf::new(64 * 1024, MAX_HANDSHAKE_FRAME);
-    let (hs, hello) = ClientHandshake::start(
-        &cfg.feed,
-        stream_id,
-        cfg.keys.first().cloned(),
-        rand::random(),
-        manifest.to_vec(),
-    );
-    let welcome = tokio::time::timeout(
-        HANDSHAKE_TIMEOUT,
-        link::client_handshake(&mut stream, &mut fb, hs, hello),
-    )
-    .await
-    .map_err(|_| {
-        (
-            None,
-            LinkError::Rejected {
-                reject: Reject::Timeout,
-                detail: "handshake took too long".into(),
-            },
-        )
-    })?
-    .map_err(|e| (None, e))?;
-    stats.connected.inc();
-    let peer = Peer {
-        acked: AtomicU64::new(acked),
-        last_rx_ms: AtomicU64::new(0),
-        epoch: Instant::now(),
-    };
-    let mut start = acked.max(welcome.resume_from);
-    {
-        let ring = window.ring.lock().expect("window lock");
-        if start < ring.oldest_seq() {
-            let lost = ring.oldest_seq() - start;
-            stats.dropped("behind", lost);
-            tracing::warn!(
-                dest,
-                lost,
-                "datagrams left the window before this destination got them"
-            );
-            start = ring.oldest_seq();
-        }
-        if replay {
-            stats.replayed.inc_by(ring.next_seq().saturating_sub(start));
+impl Dest {
+    /// Connect, stream, reconnect with backoff, until stopped.
+    async fn run(self) {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let mut limit = RateLimit::new(Duration::from_secs(10));
+        // Everything before `acked` was emitted by an egress; resume after it.
+        let mut acked = 0u64;
+        let mut connected_before = false;
+        while !self.stop.is_cancelled() {
+            let started = Instant::now();
+            match self.session(acked, connected_before).await {
+                Ok(_) => break,
+                Err((a, e)) => {
+                    if let Some(a) = a {
+                        acked = acked.max(a);
+                        connected_before = true;
+                        self.stats.reconnect(&self.name);
+                        self.stats.connected.dec();
+                    }
+                    let (dest, feed) = (&self.name, &self.cfg.feed);
+                    if let LinkError::Rejected { reject, .. } = &e {
+                        self.stats.handshake_failed(reject.label());
+                        self.link.set("refused", Some(e.to_string()));
+                        tracing::error!(%dest, %feed, error = %e, "the egress refused this feed");
+                    } else {
+                        self.link.set("down", Some(e.to_string()));
+                        warn_limited!(limit, %dest, %feed, error = %e, "link down; reconnecting");
+                    }
+                }
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                backoff.reset();
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff.next_delay()) => {}
+                _ = self.stop.cancelled() => {}
+            }
         }
     }
-    tracing::info!(dest, feed = %cfg.feed, from = start, "link up");
-    let (rd, wr) = tokio::io::split(stream);
-    let hb = Duration::from_millis(welcome.heartbeat_ms.clamp(100, 10_000) as u64);
-    let r = tokio::select! {
-        r = read_acks(rd, fb, &peer) => r,
-        r = write_window(wr, start, window, stats, &peer, hb, stop) => r,
-    };
-    let acked = peer.acked.load(Ordering::Relaxed);
-    match r {
-        Ok(()) => {
-            stats.connected.dec();
-            Ok(acked)
+
+    /// One connection: handshake, then stream from the window. Returns the
+    /// acknowledged position; on error, with it if the link had come up.
+    async fn session(&self, acked: u64, replay: bool) -> Result<u64, (Option<u64>, LinkError)> {
+        let (cfg, stats, dest) = (&self.cfg, &self.stats, self.name.as_str());
+        let mut stream = link::connect(dest, CONNECT_TIMEOUT)
+            .await
+            .map_err(|e| (None, e.into()))?;
+        let mut fb = FrameBuf::new(64 * 1024, MAX_HANDSHAKE_FRAME);
+        let key = cfg.keys.first().cloned();
+        let (hs, hello) = ClientHandshake::start(
+            &cfg.feed,
+            self.stream_id,
+            key,
+            rand::random(),
+            self.manifest.clone(),
+        );
+        let welcome = tokio::time::timeout(
+            HANDSHAKE_TIMEOUT,
+            link::client_handshake(&mut stream, &mut fb, hs, hello),
+        )
+        .await
+        .map_err(|_| {
+            let detail = "handshake took too long".into();
+            (
+                None,
+                LinkError::Rejected {
+                    reject: Reject::Timeout,
+                    detail,
+                },
+            )
+        })?
+        .map_err(|e| (None, e))?;
+        stats.connected.inc();
+        self.link.set("up", None);
+        let peer = Peer {
+            acked: AtomicU64::new(acked),
+            last_rx_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+        };
+        let mut start = acked.max(welcome.resume_from);
+        {
+            let ring = self.window.ring.lock().expect("window lock");
+            if start < ring.oldest_seq() {
+                let lost = ring.oldest_seq() - start;
+                stats.dropped("behind", lost);
+                tracing::warn!(
+                    dest,
+                    lost,
+                    "datagrams left the window before this destination got them"
+                );
+                start = ring.oldest_seq();
+            }
+            if replay {
+                stats.replayed.inc_by(ring.next_seq().saturating_sub(start));
+            }
         }
-        Err(e) => Err((Some(acked), e)),
+        tracing::info!(dest, feed = %cfg.feed, from = start, "link up");
+        let (rd, wr) = tokio::io::split(stream);
+        let hb = Duration::from_millis(welcome.heartbeat_ms.clamp(100, 10_000) as u64);
+        let r = tokio::select! {
+            r = read_acks(rd, fb, &peer) => r,
+            r = write_window(wr, start, &self.window, stats, &peer, hb, &self.stop) => r,
+        };
+        let acked = peer.acked.load(Ordering::Relaxed);
+        match r {
+            Ok(()) => {
+                stats.connected.dec();
+                self.link.set("down", Some("stopped".into()));
+                Ok(acked)
+            }
+            Err(e) => Err((Some(acked), e)),
+        }
     }
 }
 

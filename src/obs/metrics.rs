@@ -72,6 +72,8 @@ pub struct FeedStats {
     pub connected: Gauge,
     pub buffer_bytes: Gauge,
     pub latency: Histogram,
+    /// When a datagram last came in, ns since the epoch (0: never).
+    pub last_in_ns: std::sync::atomic::AtomicU64,
     drops: Family<ReasonLabels, Counter>,
     reconnects: Family<PeerLabels, Counter>,
     handshake_failures: Family<ReasonLabels, Counter>,
@@ -243,6 +245,7 @@ impl Metrics {
             connected: self.connected.get_or_create_owned(&l),
             buffer_bytes: self.buffer_bytes.get_or_create_owned(&l),
             latency: self.latency.get_or_create_owned(&l),
+            last_in_ns: Default::default(),
             drops: self.drops.clone(),
             reconnects: self.reconnects.clone(),
             handshake_failures: self.handshake_failures.clone(),

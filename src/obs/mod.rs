@@ -1,7 +1,9 @@
 //! Observability: metrics, health, HTTP endpoints, logs.
 
+pub mod emf;
 pub mod health;
 pub mod http;
+pub mod links;
 pub mod logs;
 pub mod metrics;
 
@@ -14,6 +16,7 @@ use serde_json::{Value, json};
 pub struct Obs {
     pub metrics: Arc<metrics::Metrics>,
     pub health: Arc<health::Health>,
+    pub links: Arc<links::Links>,
 }
 
 impl Obs {
@@ -45,6 +48,7 @@ impl Obs {
             "ready": self.health.is_ready(),
             "uptime_s": self.health.uptime().as_secs(),
             "feeds": feeds,
+            "links": self.links.all(),
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The tools around the relay: publish, listen, demo, and the small helpers they share.
 
 pub mod demo;
+pub mod doctor;
 pub mod listen;
 pub mod publish;
 pub mod replay;
