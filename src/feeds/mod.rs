@@ -1,7 +1,9 @@
 //! Payload formats the tools understand, and the sequence tracking they share.
 
+pub mod deribit;
 pub mod pcap;
 pub mod seq;
+pub mod starbase;
 pub mod testhdr;
 
 /// UDP payload sizes of the Deribit capture `sample_capture_v1_6.pcapng`

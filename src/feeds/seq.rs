@@ -115,6 +115,9 @@ impl SeqTracker {
             return Seen::InOrder;
         }
         // Starts below the expected number: fills holes, repeats, or both.
+        if count == 0 {
+            return Seen::InOrder; // a heartbeat behind: nothing to learn
+        }
         if next - seq > WINDOW {
             self.too_old += count;
             return Seen::TooOld;
