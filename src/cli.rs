@@ -101,6 +101,9 @@ pub struct Common {
     /// Seconds between CloudWatch EMF lines on stdout; 0 turns them off [default: 60].
     #[arg(long, env = "MCAST_RELAY_EMF_INTERVAL")]
     pub emf_interval: Option<u64>,
+    /// Seconds without datagrams before a feed shows as degraded (/status, /metrics, logs; never /healthz); 0 turns it off [default: 10].
+    #[arg(long, env = "MCAST_RELAY_DEGRADED_AFTER")]
+    pub degraded_after: Option<u64>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -147,6 +150,18 @@ pub struct IngressArgs {
     /// Multicast receive buffer in bytes [default: 8 MiB].
     #[arg(long)]
     pub rcvbuf: Option<usize>,
+    /// TLS on the link: the CA that signed the egress's certificate.
+    #[arg(long, env = "MCAST_RELAY_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// TLS: the name to verify in the egress's certificate [default: the host of --dest].
+    #[arg(long, env = "MCAST_RELAY_TLS_SERVER_NAME")]
+    pub tls_server_name: Option<String>,
+    /// TLS: client certificate (PEM), for egresses that require one.
+    #[arg(long, env = "MCAST_RELAY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: the client certificate's private key (PEM).
+    #[arg(long, env = "MCAST_RELAY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -199,6 +214,23 @@ pub struct EgressArgs {
     /// Multicast send buffer in bytes [default: 8 MiB].
     #[arg(long)]
     pub sndbuf: Option<usize>,
+    /// Also emit FROM's datagrams to TO (an extra copy, guarded by --allow); repeatable.
+    #[arg(
+        long = "fanout",
+        env = "MCAST_RELAY_FANOUT",
+        value_delimiter = ',',
+        value_name = "FROM=TO"
+    )]
+    pub fanout: Vec<MapRule>,
+    /// TLS on the link: this egress's certificate chain (PEM).
+    #[arg(long, env = "MCAST_RELAY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: the certificate's private key (PEM).
+    #[arg(long, env = "MCAST_RELAY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// TLS: require client certificates signed by this CA.
+    #[arg(long, env = "MCAST_RELAY_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl Common {
@@ -222,6 +254,10 @@ impl Common {
         if let Some(e) = self.emf_interval {
             c.emf_interval = e;
         }
+        if let Some(d) = self.degraded_after {
+            c.degraded_after = Some(d);
+        }
+        crate::obs::set_default_degraded_after(Duration::from_secs(c.degraded_after.unwrap_or(10)));
         Ok(c)
     }
 }
@@ -245,6 +281,10 @@ impl IngressArgs {
             f.window_bytes = self.window_bytes.unwrap_or(f.window_bytes);
             f.window_secs = self.window_secs.unwrap_or(f.window_secs);
             f.rcvbuf = self.rcvbuf.unwrap_or(f.rcvbuf);
+            f.tls_ca = self.tls_ca.clone();
+            f.tls_server_name = self.tls_server_name.clone();
+            f.tls_cert = self.tls_cert.clone();
+            f.tls_key = self.tls_key.clone();
             c.ingress.push(f);
         }
         if c.ingress.is_empty() {
@@ -276,6 +316,10 @@ impl EgressArgs {
             f.map = self.map.clone();
             f.ttl = self.ttl.unwrap_or(f.ttl);
             f.sndbuf = self.sndbuf.unwrap_or(f.sndbuf);
+            f.fanout = self.fanout.clone();
+            f.tls_cert = self.tls_cert.clone();
+            f.tls_key = self.tls_key.clone();
+            f.tls_client_ca = self.tls_client_ca.clone();
             c.egress.push(f);
         }
         for k in &self.key_files {

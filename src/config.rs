@@ -86,8 +86,19 @@ pub struct IngressFeed {
     /// Longest datagram received whole; longer ones are dropped and counted.
     #[serde(default = "d_max_datagram")]
     pub max_datagram: usize,
+    /// TLS: the CA that signed the egress's certificate; setting it turns TLS on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<PathBuf>,
+    /// TLS: the name to verify in the egress's certificate (default: the host of the dest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_server_name: Option<String>,
+    /// TLS: a client certificate and its key, for egresses that require one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
     #[serde(skip)]
-    pub keys: Vec<Key>,
+    pub keys: Keys,
 }
 
 /// One feed served by an egress.
@@ -114,8 +125,20 @@ pub struct EgressFeed {
     /// Datagrams per sendmmsg call at most.
     #[serde(default = "d_batch")]
     pub batch: usize,
+    /// TLS: this egress's certificate chain and key; setting them turns TLS on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// TLS: require client certificates signed by this CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Extra copies: each datagram for FROM is also emitted to TO (guarded like
+    /// the rest), so a group can be served to more than one group's members.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fanout: Vec<MapRule>,
     #[serde(skip)]
-    pub keys: Vec<Key>,
+    pub keys: Keys,
 }
 
 /// Everything one process runs.
@@ -130,6 +153,10 @@ pub struct Config {
     /// Seconds between CloudWatch EMF lines; 0 turns them off.
     #[serde(default = "d_emf")]
     pub emf_interval: u64,
+    /// Seconds without datagrams before a feed shows as degraded (in /status,
+    /// /metrics and the logs, never /healthz); 0 turns it off [default: 10].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded_after: Option<u64>,
     #[serde(default)]
     pub ingress: Vec<IngressFeed>,
     #[serde(default)]
@@ -197,6 +224,16 @@ impl Config {
                 return err(format!("{at}.max_datagram: use 64 to 65535 bytes"));
             }
             f.keys = load_keys(&at, &f.feed, f.key_file.as_deref(), env)?;
+            if f.tls_cert.is_some() != f.tls_key.is_some() {
+                return err(format!(
+                    "{at}.tls_cert and tls_key: give both or neither (flags --tls-cert, --tls-key)"
+                ));
+            }
+            if f.tls_cert.is_some() && f.tls_ca.is_none() {
+                return err(format!(
+                    "{at}.tls_ca: a client certificate needs TLS on; give the egress's CA (flag --tls-ca)"
+                ));
+            }
         }
         for (i, f) in self.egress.iter_mut().enumerate() {
             let at = format!("egress[{i}] (feed {:?})", f.feed);
@@ -219,6 +256,34 @@ impl Config {
                 ));
             }
             f.keys = load_keys(&at, &f.feed, f.key_file.as_deref(), env)?;
+            if f.tls_cert.is_some() != f.tls_key.is_some() {
+                return err(format!(
+                    "{at}.tls_cert and tls_key: give both or neither (flags --tls-cert, --tls-key)"
+                ));
+            }
+            if f.tls_client_ca.is_some() && f.tls_cert.is_none() {
+                return err(format!(
+                    "{at}.tls_client_ca: client certificates need TLS on; give tls_cert and tls_key too"
+                ));
+            }
+        }
+        for (i, f) in self.egress.iter().enumerate() {
+            let tls = |f: &EgressFeed| {
+                (
+                    f.tls_cert.clone(),
+                    f.tls_key.clone(),
+                    f.tls_client_ca.clone(),
+                )
+            };
+            if let Some(o) = self.egress[..i]
+                .iter()
+                .find(|o| o.listen == f.listen && tls(o) != tls(f))
+            {
+                return err(format!(
+                    "egress[{i}] (feed {:?}): shares {} with feed {:?} but not its TLS settings; feeds on one port share tls_cert, tls_key and tls_client_ca",
+                    f.feed, f.listen, o.feed
+                ));
+            }
         }
         for (role, names) in [
             (
@@ -265,7 +330,8 @@ impl Config {
     pub fn to_toml_redacted(&self) -> String {
         let mut out =
             toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"));
-        let ids = |keys: &[Key]| {
+        let ids = |keys: &Keys| {
+            let keys = keys.current();
             keys.iter()
                 .map(|k| hex::encode(k.id()))
                 .collect::<Vec<_>>()
@@ -275,7 +341,7 @@ impl Config {
             out.push_str(&format!(
                 "# ingress {:?}: {} key(s), ids [{}]\n",
                 f.feed,
-                f.keys.len(),
+                f.keys.current().len(),
                 ids(&f.keys)
             ));
         }
@@ -283,7 +349,7 @@ impl Config {
             out.push_str(&format!(
                 "# egress {:?}: {} key(s), ids [{}]\n",
                 f.feed,
-                f.keys.len(),
+                f.keys.current().len(),
                 ids(&f.keys)
             ));
         }
@@ -299,12 +365,9 @@ fn load_keys(
     feed: &str,
     file: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<Key>, ConfigError> {
+) -> Result<Keys, ConfigError> {
     if let Some(p) = file {
-        let text = std::fs::read_to_string(p)
-            .map_err(|e| ConfigError(format!("{at}.key_file: {}: {e}", p.display())))?;
-        return Key::parse_list(&text)
-            .map_err(|e| ConfigError(format!("{at}.key_file: {}: {e}", p.display())));
+        return Keys::from_file(p).map_err(|e| ConfigError(format!("{at}.key_file: {e}")));
     }
     let per_feed = format!(
         "MCAST_RELAY_KEY_{}",
@@ -313,10 +376,62 @@ fn load_keys(
     for var in [per_feed.as_str(), "MCAST_RELAY_KEY"] {
         if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
             return Key::parse_list(&v.replace(',', "\n"))
+                .map(Keys::fixed)
                 .map_err(|e| ConfigError(format!("{at}: {var}: {e}")));
         }
     }
-    Ok(Vec::new())
+    Ok(Keys::default())
+}
+
+/// A feed's keys. From a file they are read again at every handshake, so keys
+/// rotate by editing the file, with no restart; a file that stops parsing
+/// keeps the last good keys (with a warning).
+#[derive(Clone, Default)]
+pub struct Keys {
+    file: Option<PathBuf>,
+    last: std::sync::Arc<std::sync::Mutex<Vec<Key>>>,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Keys({} key(s) <redacted>)", self.current().len())
+    }
+}
+
+impl Keys {
+    pub fn fixed(keys: Vec<Key>) -> Keys {
+        Keys {
+            file: None,
+            last: std::sync::Arc::new(std::sync::Mutex::new(keys)),
+        }
+    }
+
+    pub fn from_file(path: &Path) -> Result<Keys, String> {
+        let keys = read_key_file(path)?;
+        Ok(Keys {
+            file: Some(path.to_path_buf()),
+            last: std::sync::Arc::new(std::sync::Mutex::new(keys)),
+        })
+    }
+
+    /// The keys now: the current first, then the next one if any.
+    pub fn current(&self) -> Vec<Key> {
+        let mut last = self.last.lock().expect("keys lock");
+        if let Some(p) = &self.file {
+            match read_key_file(p) {
+                Ok(k) => *last = k,
+                Err(e) => {
+                    tracing::warn!(error = %e, "key file unreadable; keeping the keys read before")
+                }
+            }
+        }
+        last.clone()
+    }
+}
+
+fn read_key_file(p: &Path) -> Result<Vec<Key>, String> {
+    let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    Key::parse_list(&text).map_err(|e| format!("{}: {e}", p.display()))
 }
 
 impl IngressFeed {
@@ -334,7 +449,11 @@ impl IngressFeed {
             rcvbuf: d_sockbuf(),
             batch: d_batch(),
             max_datagram: d_max_datagram(),
-            keys: Vec::new(),
+            tls_ca: None,
+            tls_server_name: None,
+            tls_cert: None,
+            tls_key: None,
+            keys: Keys::default(),
         }
     }
 }
@@ -352,13 +471,35 @@ impl EgressFeed {
             key_file: None,
             sndbuf: d_sockbuf(),
             batch: d_batch(),
-            keys: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            fanout: Vec::new(),
+            keys: Keys::default(),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_key_file_is_read_again_so_keys_rotate_without_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k");
+        std::fs::write(&p, "first-key-0123456789\n").unwrap();
+        let k = Keys::from_file(&p).unwrap();
+        let first = k.current();
+        std::fs::write(&p, "first-key-0123456789\nsecond-key-0123456789\n").unwrap();
+        assert_eq!(k.current().len(), 2);
+        std::fs::write(&p, "short").unwrap();
+        assert_eq!(
+            k.current().len(),
+            2,
+            "a broken file keeps the last good keys"
+        );
+        assert_eq!(k.current()[0], first[0]);
+    }
+
     use super::*;
 
     fn no_env(_: &str) -> Option<String> {
@@ -427,7 +568,7 @@ map = ["239.111.111.0/24=239.200.0.0/24"]
         };
         let mut c = Config::from_toml(GOOD).unwrap();
         c.validate(&env).unwrap();
-        assert_eq!(c.ingress[0].keys.len(), 2);
+        assert_eq!(c.ingress[0].keys.current().len(), 2);
         let shown = c.to_toml_redacted() + &format!("{c:?}");
         assert!(!shown.contains("secret"), "{shown}");
     }

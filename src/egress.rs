@@ -5,7 +5,7 @@
 //! the old one is closed. Strangers never get past the handshake, which is
 //! bounded in time and in how many may be under way at once.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{SocketAddr, SocketAddrV4};
 use std::ops::Range;
 use std::os::fd::AsFd;
@@ -16,7 +16,7 @@ use anyhow::Context;
 use tokio::io::Interest;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ns;
@@ -25,10 +25,11 @@ use crate::net::addr::remap;
 use crate::net::batch::SendBatch;
 use crate::net::link::{self, LinkError};
 use crate::net::mcast::{self, Iface};
+use crate::net::tls::{self, BoxStream};
 use crate::obs::Obs;
 use crate::obs::links::Link;
 use crate::obs::logs::RateLimit;
-use crate::obs::metrics::FeedStats;
+use crate::obs::metrics::{FeedStats, Metrics};
 use crate::warn_limited;
 use crate::wire::buffer::FrameBuf;
 use crate::wire::frame::{self, Data, Frame, MAX_FRAME, MAX_HANDSHAKE_FRAME, Welcome};
@@ -36,7 +37,7 @@ use crate::wire::session::{self, Accepted, Emitted, FeedKeys, Liveness, Reject, 
 
 /// Handshakes under way at once per listener; more are refused at once.
 pub const MAX_PENDING: usize = 64;
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often the egress acknowledges while data flows.
 const ACK_EVERY: Duration = Duration::from_millis(50);
 const READ_BUF: usize = 4 * 1024 * 1024;
@@ -76,7 +77,8 @@ type Feeds = Arc<HashMap<String, Arc<Feed>>>;
 
 /// Egress feeds with their sockets bound, not yet accepting.
 pub struct Egress {
-    listeners: Vec<(TcpListener, Feeds)>,
+    listeners: Vec<(TcpListener, Feeds, Option<tls::Server>)>,
+    metrics: Arc<Metrics>,
 }
 
 impl Egress {
@@ -112,36 +114,110 @@ impl Egress {
         }
         let mut listeners = Vec::new();
         for (addr, feeds) in by_addr {
+            // Feeds sharing a port share its TLS settings (checked in config).
+            let first = &feeds.values().next().expect("at least one feed").cfg;
+            let tls = match (&first.tls_cert, &first.tls_key) {
+                (Some(c), Some(k)) => Some(
+                    tls::Server::new(c, k, first.tls_client_ca.as_deref())
+                        .with_context(|| format!("TLS for {addr}"))?,
+                ),
+                _ => None,
+            };
             let listener = TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("listen on {addr}"))?;
-            tracing::info!(listen = %listener.local_addr()?, feeds = ?feeds.keys().collect::<Vec<_>>(), "egress listening");
-            listeners.push((listener, Arc::new(feeds)));
+            tracing::info!(listen = %listener.local_addr()?, feeds = ?feeds.keys().collect::<Vec<_>>(), tls = tls.is_some(), "egress listening");
+            listeners.push((listener, Arc::new(feeds), tls));
         }
         obs.health.ready();
-        Ok(Egress { listeners })
+        Ok(Egress {
+            listeners,
+            metrics: obs.metrics.clone(),
+        })
     }
 
     /// Where each listener is bound.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|(l, _)| l.local_addr().ok())
+            .filter_map(|(l, _, _)| l.local_addr().ok())
             .collect()
     }
 
     /// Accept and relay until `shutdown`.
     pub async fn serve(self, shutdown: CancellationToken) {
         let mut tasks = tokio::task::JoinSet::new();
-        for (listener, feeds) in self.listeners {
-            tasks.spawn(accept_loop(listener, feeds, shutdown.clone()));
+        for (listener, feeds, tls) in self.listeners {
+            let l = Listener {
+                feeds,
+                tls,
+                metrics: self.metrics.clone(),
+                gate: Default::default(),
+                shutdown: shutdown.clone(),
+            };
+            tasks.spawn(accept_loop(listener, Arc::new(l)));
         }
         while tasks.join_next().await.is_some() {}
     }
 }
 
-async fn accept_loop(listener: TcpListener, feeds: Feeds, shutdown: CancellationToken) {
-    let pending = Arc::new(Semaphore::new(MAX_PENDING));
+/// The handshakes under way on a listener. When full, the oldest is dropped
+/// to make room: a real sender completes in one round trip, so a flood of
+/// idle or dripping strangers cannot keep it out, and none waits past the
+/// handshake timeout anyway.
+#[derive(Default)]
+struct Gate {
+    next: u64,
+    pending: VecDeque<(u64, CancellationToken)>,
+}
+
+/// A place among the pending handshakes; leaving it frees the place.
+struct Ticket {
+    id: u64,
+    cancelled: CancellationToken,
+    gate: Arc<std::sync::Mutex<Gate>>,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.gate
+            .lock()
+            .expect("gate lock")
+            .pending
+            .retain(|(id, _)| *id != self.id);
+    }
+}
+
+fn admit(gate: &Arc<std::sync::Mutex<Gate>>) -> (Ticket, bool) {
+    let mut g = gate.lock().expect("gate lock");
+    let evicted = if g.pending.len() >= MAX_PENDING {
+        g.pending.pop_front().map(|(_, t)| t.cancel()).is_some()
+    } else {
+        false
+    };
+    g.next += 1;
+    let (id, cancelled) = (g.next, CancellationToken::new());
+    g.pending.push_back((id, cancelled.clone()));
+    (
+        Ticket {
+            id,
+            cancelled,
+            gate: gate.clone(),
+        },
+        evicted,
+    )
+}
+
+/// What every connection of a listener shares.
+struct Listener {
+    feeds: Feeds,
+    tls: Option<tls::Server>,
+    metrics: Arc<Metrics>,
+    gate: Arc<std::sync::Mutex<Gate>>,
+    shutdown: CancellationToken,
+}
+
+async fn accept_loop(listener: TcpListener, l: Arc<Listener>) {
     let mut limit = RateLimit::new(Duration::from_secs(10));
     let mut conns = tokio::task::JoinSet::new();
     loop {
@@ -154,21 +230,14 @@ async fn accept_loop(listener: TcpListener, feeds: Feeds, shutdown: Cancellation
                     continue;
                 }
             },
-            _ = shutdown.cancelled() => break,
+            _ = l.shutdown.cancelled() => break,
         };
-        let Ok(permit) = pending.clone().try_acquire_owned() else {
-            failed(&feeds, "too_many_connections");
-            warn_limited!(limit, %peer, "too many handshakes under way; connection refused");
-            continue;
-        };
+        let (ticket, evicted) = admit(&l.gate);
+        if evicted {
+            warn_limited!(limit, %peer, "{MAX_PENDING} handshakes under way; dropped the oldest");
+        }
         let _ = link::tune(&stream);
-        conns.spawn(connection(
-            stream,
-            peer,
-            permit,
-            feeds.clone(),
-            shutdown.clone(),
-        ));
+        conns.spawn(connection(stream, peer, ticket, l.clone()));
         while conns.try_join_next().is_some() {}
     }
     // Connections see the same token and say goodbye; give them a moment.
@@ -178,54 +247,55 @@ async fn accept_loop(listener: TcpListener, feeds: Feeds, shutdown: Cancellation
     .await;
 }
 
-/// Count a handshake failure against every feed of the listener (the feed is
-/// not known before the Hello, and strangers may name none).
-fn failed(feeds: &HashMap<String, Arc<Feed>>, reason: &str) {
-    for f in feeds.values() {
-        f.stats.handshake_failed(reason);
-    }
-}
-
-async fn connection(
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    permit: tokio::sync::OwnedSemaphorePermit,
-    feeds: Feeds,
-    shutdown: CancellationToken,
-) {
-    let mut fb = FrameBuf::new(READ_BUF, MAX_HANDSHAKE_FRAME);
+/// TLS (if on) and the handshake, bounded by the handshake timeout.
+async fn handshake(
+    tcp: TcpStream,
+    l: &Listener,
+    fb: &mut FrameBuf,
+) -> Result<(BoxStream, Accepted), (Option<String>, LinkError)> {
+    let mut stream: BoxStream = match &l.tls {
+        Some(t) => t.accept(tcp).await.map_err(|e| (None, LinkError::Tls(e)))?,
+        None => Box::new(tcp),
+    };
     let lookup = |name: &str| {
-        feeds.get(name).map(|f| FeedKeys {
-            keys: f.cfg.keys.clone(),
+        l.feeds.get(name).map(|f| FeedKeys {
+            keys: f.cfg.keys.current(),
         })
     };
-    let hs = tokio::time::timeout(
-        HANDSHAKE_TIMEOUT,
-        link::server_handshake(&mut stream, &mut fb, rand::random(), lookup),
-    )
-    .await;
-    drop(permit);
-    let accepted = match hs {
-        Ok(Ok(a)) => a,
-        Ok(Err(e)) => {
-            failed(&feeds, e.reason());
-            tracing::warn!(%peer, error = %e, "handshake refused");
+    let a = link::server_handshake(&mut stream, fb, rand::random(), lookup).await?;
+    Ok((stream, a))
+}
+
+async fn connection(tcp: TcpStream, peer: SocketAddr, ticket: Ticket, l: Arc<Listener>) {
+    let local = peer.ip().is_loopback() || tcp.local_addr().is_ok_and(|a| a.ip() == peer.ip());
+    let mut fb = FrameBuf::new(READ_BUF, MAX_HANDSHAKE_FRAME);
+    let outcome = tokio::select! {
+        r = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(tcp, &l, &mut fb)) => r,
+        _ = ticket.cancelled.cancelled() => {
+            l.metrics.handshake_failed("-", "egress", "too_many_connections");
+            return;
+        }
+    };
+    drop(ticket);
+    let (mut stream, accepted) = match outcome {
+        Ok(Ok(x)) => x,
+        Ok(Err((feed, e))) => {
+            let feed = feed
+                .filter(|f| l.feeds.contains_key(f))
+                .unwrap_or_else(|| "-".into());
+            l.metrics.handshake_failed(&feed, "egress", e.reason());
+            tracing::warn!(%peer, %feed, reason = e.reason(), error = %e, "handshake refused");
             return;
         }
         Err(_) => {
-            failed(&feeds, "timeout");
-            let _ = link::send(
-                &mut stream,
-                &Reject::Timeout.goodbye("handshake took too long"),
-            )
-            .await;
-            tracing::warn!(%peer, "handshake timed out");
+            l.metrics.handshake_failed("-", "egress", "timeout");
+            tracing::warn!(%peer, "handshake timed out after {HANDSHAKE_TIMEOUT:?}");
             return;
         }
     };
-    let feed = feeds[&accepted.feed].clone();
-    if let Some(g) = looping_group(&accepted, &feed.cfg, peer, &stream) {
-        feed.stats.handshake_failed("loop");
+    let feed = l.feeds[&accepted.feed].clone();
+    if let Some(g) = local.then(|| looping_group(&accepted, &feed.cfg)).flatten() {
+        l.metrics.handshake_failed(&accepted.feed, "egress", "loop");
         let why = format!(
             "{g} would be emitted back unchanged on this host, where the ingress joins it; add --map {}=239.255.255.1 (or another group) or run the egress elsewhere",
             g.ip()
@@ -257,7 +327,7 @@ async fn connection(
     feed.stats.connected.inc();
     feed.link.set("up", None);
     fb.set_max_frame(MAX_FRAME);
-    let r = receive(stream, fb, &feed, &mut emitter, &me, &shutdown).await;
+    let r = receive(stream, fb, &feed, &mut emitter, &me, &l.shutdown).await;
     feed.stats.connected.dec();
     if feed.stats.connected.get() == 0 {
         let why = r.as_ref().err().map_or_else(
@@ -277,16 +347,7 @@ async fn connection(
 
 /// An ingress on this host whose groups this egress would emit back unchanged
 /// (and may emit) is an obvious loop.
-fn looping_group(
-    a: &Accepted,
-    cfg: &EgressFeed,
-    peer: SocketAddr,
-    stream: &TcpStream,
-) -> Option<SocketAddrV4> {
-    let local = peer.ip().is_loopback() || stream.local_addr().is_ok_and(|l| l.ip() == peer.ip());
-    if !local {
-        return None;
-    }
+fn looping_group(a: &Accepted, cfg: &EgressFeed) -> Option<SocketAddrV4> {
     a.manifest
         .iter()
         .copied()
@@ -335,7 +396,7 @@ async fn receive<S: AsyncRead + AsyncWrite + Unpin>(
                 Frame::Data(d) => {
                     let at = r.start + frame::DATA_OVERHEAD;
                     em.accept(&d, at..r.end, feed);
-                    if em.pending.len() == em.batch.capacity() {
+                    if em.pending.len() >= em.batch.capacity() {
                         em.flush(fb.bytes(), &feed.stats).await;
                     }
                 }
@@ -398,14 +459,20 @@ impl Emitter {
             }
             Verdict::Emit { .. } => {}
         }
-        let dst = remap(&feed.cfg.map, d.group);
-        if !feed.cfg.allow.iter().any(|c| c.contains(*dst.ip())) {
-            self.refuse(dst, "not_allowed", feed);
-        } else if d.payload.len() > self.max_payload {
-            self.refuse(dst, "too_big", feed);
-        } else {
-            self.pending.push((dst, payload));
-            self.recv_ns.push(d.recv_ns);
+        let main = remap(&feed.cfg.map, d.group);
+        let copies = feed.cfg.fanout.iter().filter_map(|r| r.apply(d.group));
+        for (i, dst) in std::iter::once(main).chain(copies).enumerate() {
+            if i > 0 && dst == main {
+                continue;
+            }
+            if !feed.cfg.allow.iter().any(|c| c.contains(*dst.ip())) {
+                self.refuse(dst, "not_allowed", feed);
+            } else if d.payload.len() > self.max_payload {
+                self.refuse(dst, "too_big", feed);
+            } else {
+                self.pending.push((dst, payload.clone()));
+                self.recv_ns.push(d.recv_ns);
+            }
         }
     }
 

@@ -23,6 +23,7 @@ use crate::config::IngressFeed;
 use crate::net::batch::RecvBatch;
 use crate::net::link::{self, Backoff, LinkError};
 use crate::net::mcast::{self, Iface, Membership};
+use crate::net::tls::{self, BoxStream};
 use crate::obs::Obs;
 use crate::obs::links::Link;
 use crate::obs::logs::RateLimit;
@@ -62,6 +63,7 @@ pub struct Ingress {
     sockets: Sockets,
     stats: Arc<FeedStats>,
     links: Vec<Arc<Link>>,
+    tls: Option<tls::Client>,
 }
 
 impl Ingress {
@@ -84,6 +86,16 @@ impl Ingress {
         }
         tracing::info!(feed = %cfg.feed, iface = %iface.name, groups = cfg.groups.len(), dests = ?cfg.dests, "ingress joined");
         obs.health.ready();
+        let tls = match &cfg.tls_ca {
+            Some(ca) => {
+                let pair = cfg.tls_cert.as_deref().zip(cfg.tls_key.as_deref());
+                Some(
+                    tls::Client::new(ca, cfg.tls_server_name.clone(), pair)
+                        .with_context(|| format!("ingress {:?}: TLS", cfg.feed))?,
+                )
+            }
+            None => None,
+        };
         let links = cfg
             .dests
             .iter()
@@ -91,6 +103,7 @@ impl Ingress {
             .collect();
         Ok(Ingress {
             links,
+            tls,
             cfg,
             iface,
             how,
@@ -108,6 +121,7 @@ impl Ingress {
             sockets,
             stats,
             links,
+            tls,
         } = self;
 
         let window = Arc::new(Window {
@@ -146,6 +160,7 @@ impl Ingress {
             dests.spawn(
                 Dest {
                     name: d.clone(),
+                    tls: tls.clone(),
                     link,
                     cfg: cfg.clone(),
                     stream_id,
@@ -306,6 +321,7 @@ impl Peer {
 /// One destination: its own position in the window and its own link.
 struct Dest {
     name: String,
+    tls: Option<tls::Client>,
     cfg: IngressFeed,
     stream_id: u64,
     manifest: Vec<SocketAddrV4>,
@@ -325,9 +341,10 @@ impl Dest {
         let mut connected_before = false;
         while !self.stop.is_cancelled() {
             let started = Instant::now();
-            match self.session(acked, connected_before).await {
+            let taken_over = match self.session(acked, connected_before).await {
                 Ok(_) => break,
                 Err((a, e)) => {
+                    let was_up = a.is_some();
                     if let Some(a) = a {
                         acked = acked.max(a);
                         connected_before = true;
@@ -335,18 +352,26 @@ impl Dest {
                         self.stats.connected.dec();
                     }
                     let (dest, feed) = (&self.name, &self.cfg.feed);
-                    if let LinkError::Rejected { reject, .. } = &e {
-                        self.stats.handshake_failed(reject.label());
-                        self.link.set("refused", Some(e.to_string()));
-                        tracing::error!(%dest, %feed, error = %e, "the egress refused this feed");
-                    } else {
-                        self.link.set("down", Some(e.to_string()));
-                        warn_limited!(limit, %dest, %feed, error = %e, "link down; reconnecting");
+                    match &e {
+                        LinkError::Rejected { reject, .. } if !was_up => {
+                            self.stats.handshake_failed(reject.label());
+                            self.link.set("refused", Some(e.to_string()));
+                            tracing::error!(%dest, %feed, error = %e, "the egress refused this feed");
+                        }
+                        _ => {
+                            self.link.set("down", Some(e.to_string()));
+                            warn_limited!(limit, %dest, %feed, error = %e, "link down; reconnecting");
+                        }
                     }
+                    matches!(&e, LinkError::Rejected { reject: Reject::Peer(c), .. } if *c == Reject::TakenOver.code())
                 }
-            }
+            };
             if started.elapsed() > Duration::from_secs(10) {
                 backoff.reset();
+            }
+            if taken_over {
+                // Another sender holds the feed; do not fight it every 100 ms.
+                backoff.max_out();
             }
             tokio::select! {
                 _ = tokio::time::sleep(backoff.next_delay()) => {}
@@ -359,11 +384,26 @@ impl Dest {
     /// acknowledged position; on error, with it if the link had come up.
     async fn session(&self, acked: u64, replay: bool) -> Result<u64, (Option<u64>, LinkError)> {
         let (cfg, stats, dest) = (&self.cfg, &self.stats, self.name.as_str());
-        let mut stream = link::connect(dest, CONNECT_TIMEOUT)
+        let tcp = link::connect(dest, CONNECT_TIMEOUT)
             .await
             .map_err(|e| (None, e.into()))?;
+        let mut stream: BoxStream = match &self.tls {
+            Some(t) => tokio::time::timeout(HANDSHAKE_TIMEOUT, t.connect(dest, tcp))
+                .await
+                .map_err(|_| {
+                    (
+                        None,
+                        LinkError::Tls(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "handshake timed out",
+                        )),
+                    )
+                })?
+                .map_err(|e| (None, LinkError::Tls(e)))?,
+            None => Box::new(tcp),
+        };
         let mut fb = FrameBuf::new(64 * 1024, MAX_HANDSHAKE_FRAME);
-        let key = cfg.keys.first().cloned();
+        let key = cfg.keys.current().into_iter().next();
         let (hs, hello) = ClientHandshake::start(
             &cfg.feed,
             self.stream_id,

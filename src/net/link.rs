@@ -42,6 +42,11 @@ impl Backoff {
     pub fn reset(&mut self) {
         self.next = self.min;
     }
+
+    /// Wait the longest from now on.
+    pub fn max_out(&mut self) {
+        self.next = self.max;
+    }
 }
 
 /// Resolve `host:port` afresh and try each address in turn (an NLB's addresses
@@ -77,41 +82,6 @@ pub fn tune(s: &TcpStream) -> io::Result<()> {
     socket2::SockRef::from(s).set_tcp_keepalive(&ka)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_to_the_cap_with_jitter() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-        let first = b.next_delay();
-        assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
-        let mut last = first;
-        for _ in 0..20 {
-            last = b.next_delay();
-            assert!(last <= Duration::from_secs(5));
-        }
-        assert!(last >= Duration::from_millis(2500));
-        b.reset();
-        assert!(b.next_delay() <= Duration::from_millis(100));
-    }
-
-    #[tokio::test]
-    async fn tries_every_address_and_reports_the_last_error() {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = l.local_addr().unwrap().port();
-        let s = connect(&format!("localhost:{port}"), Duration::from_secs(1))
-            .await
-            .unwrap();
-        assert!(s.nodelay().unwrap());
-        drop(l);
-        let e = connect(&format!("127.0.0.1:{port}"), Duration::from_secs(1))
-            .await
-            .unwrap_err();
-        assert!(e.to_string().contains(&port.to_string()), "{e}");
-    }
-}
-
 /// Why a link ended or never came up.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -125,6 +95,10 @@ pub enum LinkError {
     Closed,
     #[error("peer silent for {0:?}, presumed dead")]
     Dead(Duration),
+    #[error("not an mcast-relay peer: this looks like {0} (wrong port, or TLS on one side only?)")]
+    Foreign(&'static str),
+    #[error("TLS: {0}")]
+    Tls(io::Error),
 }
 
 impl LinkError {
@@ -137,6 +111,8 @@ impl LinkError {
             LinkError::Frame(e) => e.reason(),
             LinkError::Closed => "closed",
             LinkError::Dead(_) => "dead_peer",
+            LinkError::Foreign(what) => what,
+            LinkError::Tls(_) => "tls",
         }
     }
 
@@ -206,25 +182,73 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Run the egress side of the handshake; on refusal, tell the peer why.
+/// Run the egress side of the handshake; on refusal, tell the peer why. The
+/// error comes with the feed the peer named, if it got that far.
 pub async fn server_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
     fb: &mut FrameBuf,
     nonce: [u8; NONCE_LEN],
     lookup: impl Fn(&str) -> Option<FeedKeys>,
-) -> Result<Accepted, LinkError> {
+) -> Result<Accepted, (Option<String>, LinkError)> {
     let mut hs = ServerHandshake::new(nonce);
     loop {
-        let f = recv_control(s, fb).await?;
-        match hs.on_frame(&f, &lookup) {
-            Ok(ServerStep::Send(reply)) => send(s, &reply).await?,
+        let f = match recv_control(s, fb).await {
+            Ok(f) => f,
+            Err(LinkError::Frame(e)) => {
+                let err = frame::sniff(fb.peek()).map_or(LinkError::Frame(e), LinkError::Foreign);
+                return Err((hs.feed().map(str::to_string), err));
+            }
+            Err(e) => return Err((hs.feed().map(str::to_string), e)),
+        };
+        let step = hs.on_frame(&f, &lookup);
+        let named = hs.feed().map(str::to_string).or_else(|| match &f {
+            Frame::Hello(h) => Some(h.feed.clone()),
+            _ => None,
+        });
+        match step {
+            Ok(ServerStep::Send(reply)) => send(s, &reply).await.map_err(|e| (named, e.into()))?,
             Ok(ServerStep::Accepted(a)) => return Ok(a),
             Err((reject, detail)) => {
                 let _ =
                     tokio::time::timeout(Duration::from_secs(1), send(s, &reject.goodbye(&detail)))
                         .await;
-                return Err(LinkError::Rejected { reject, detail });
+                return Err((named, LinkError::Rejected { reject, detail }));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_the_cap_with_jitter() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let first = b.next_delay();
+        assert!(first >= Duration::from_millis(50) && first <= Duration::from_millis(100));
+        let mut last = first;
+        for _ in 0..20 {
+            last = b.next_delay();
+            assert!(last <= Duration::from_secs(5));
+        }
+        assert!(last >= Duration::from_millis(2500));
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn tries_every_address_and_reports_the_last_error() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let s = connect(&format!("localhost:{port}"), Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert!(s.nodelay().unwrap());
+        drop(l);
+        let e = connect(&format!("127.0.0.1:{port}"), Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains(&port.to_string()), "{e}");
     }
 }

@@ -4,3 +4,4 @@ pub mod addr;
 pub mod batch;
 pub mod link;
 pub mod mcast;
+pub mod tls;

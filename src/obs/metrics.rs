@@ -30,6 +30,28 @@ pub struct PeerLabels {
     pub peer: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GroupLabels {
+    pub feed: String,
+    pub role: String,
+    /// `GROUP:PORT`, or "other" past [`MAX_GROUPS`].
+    pub group: String,
+}
+
+/// Groups counted one by one per feed and role; the rest are counted together
+/// as group "other", so a feed with thousands of groups cannot blow up /metrics.
+pub const MAX_GROUPS: usize = 64;
+
+/// One group's counters in one feed and role (see [`FeedStats::group`]).
+pub struct GroupStats {
+    /// `GROUP:PORT`, or "other".
+    pub group: String,
+    pub datagrams_in: Counter,
+    pub bytes_in: Counter,
+    pub datagrams_out: Counter,
+    pub bytes_out: Counter,
+}
+
 #[derive(Clone)]
 struct LatencyBuckets;
 impl MetricConstructor<Histogram> for LatencyBuckets {
@@ -55,6 +77,12 @@ pub struct Metrics {
     buffer_bytes: Family<FeedLabels, Gauge>,
     handshake_failures: Family<ReasonLabels, Counter>,
     latency: Family<FeedLabels, Histogram, LatencyBuckets>,
+    degraded: Family<FeedLabels, Gauge>,
+    silent: Family<FeedLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    group_datagrams_in: Family<GroupLabels, Counter>,
+    group_bytes_in: Family<GroupLabels, Counter>,
+    group_datagrams_out: Family<GroupLabels, Counter>,
+    group_bytes_out: Family<GroupLabels, Counter>,
     feeds: Mutex<Vec<Arc<FeedStats>>>,
 }
 
@@ -77,6 +105,19 @@ pub struct FeedStats {
     drops: Family<ReasonLabels, Counter>,
     reconnects: Family<PeerLabels, Counter>,
     handshake_failures: Family<ReasonLabels, Counter>,
+    /// 1 while the feed is degraded (silent too long; set by `obs::watch`).
+    pub degraded: Gauge,
+    /// Seconds since a datagram last came in (set by `obs::watch`).
+    pub silent_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// When these handles were made, ns since the epoch: a feed that never
+    /// saw a datagram has been silent since then.
+    pub created_ns: u64,
+    /// Reconnects and handshake failures over every peer and reason, for
+    /// EMF and /status (the labelled families cannot be summed without names).
+    reconnects_all: Counter,
+    handshake_failures_all: Counter,
+    groups: Mutex<Vec<Arc<GroupStats>>>,
+    group_families: [Family<GroupLabels, Counter>; 4],
 }
 
 impl FeedStats {
@@ -94,6 +135,7 @@ impl FeedStats {
     }
 
     pub fn reconnect(&self, peer: &str) {
+        self.reconnects_all.inc();
         self.reconnects
             .get_or_create(&PeerLabels {
                 feed: self.feed.clone(),
@@ -119,9 +161,68 @@ impl FeedStats {
     }
 
     pub fn handshake_failed(&self, reason: &str) {
+        self.handshake_failures_all.inc();
         self.handshake_failures
             .get_or_create(&self.reason(reason))
             .inc();
+    }
+
+    /// Reconnects over every peer.
+    pub fn reconnects_sum(&self) -> u64 {
+        self.reconnects_all.get()
+    }
+
+    /// Handshake failures over every reason.
+    pub fn handshake_failures_sum(&self) -> u64 {
+        self.handshake_failures_all.get()
+    }
+
+    /// Drops per reason, the reasons with none left out.
+    pub fn drops_by_reason(&self) -> Vec<(&'static str, u64)> {
+        DROP_REASONS
+            .iter()
+            .map(|r| (*r, self.drops.get_or_create(&self.reason(r)).get()))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    /// Counters for one group (`mcast_relay_group_*{feed,role,group}`). Takes
+    /// a lock: resolve once per group and keep the handle, not per datagram.
+    /// Past [`MAX_GROUPS`] distinct groups, every new one shares "other".
+    pub fn group(&self, group: std::net::SocketAddrV4) -> Arc<GroupStats> {
+        let name = group.to_string();
+        let mut groups = self.groups.lock().expect("groups lock");
+        if let Some(g) = groups.iter().find(|g| g.group == name) {
+            return g.clone();
+        }
+        let named = groups.iter().filter(|g| g.group != "other").count();
+        let name = if named < MAX_GROUPS {
+            name
+        } else if let Some(g) = groups.iter().find(|g| g.group == "other") {
+            return g.clone();
+        } else {
+            "other".to_string()
+        };
+        let l = GroupLabels {
+            feed: self.feed.clone(),
+            role: self.role.into(),
+            group: name.clone(),
+        };
+        let [a, b, c, d] = &self.group_families;
+        let g = Arc::new(GroupStats {
+            group: name,
+            datagrams_in: a.get_or_create_owned(&l),
+            bytes_in: b.get_or_create_owned(&l),
+            datagrams_out: c.get_or_create_owned(&l),
+            bytes_out: d.get_or_create_owned(&l),
+        });
+        groups.push(g.clone());
+        g
+    }
+
+    /// Every group counted so far.
+    pub fn groups(&self) -> Vec<Arc<GroupStats>> {
+        self.groups.lock().expect("groups lock").clone()
     }
 
     fn reason(&self, reason: &str) -> ReasonLabels {
@@ -167,6 +268,12 @@ impl Metrics {
             buffer_bytes: Family::default(),
             handshake_failures: Family::default(),
             latency: Family::new_with_constructor(LatencyBuckets),
+            degraded: Family::default(),
+            silent: Family::default(),
+            group_datagrams_in: Family::default(),
+            group_bytes_in: Family::default(),
+            group_datagrams_out: Family::default(),
+            group_bytes_out: Family::default(),
             feeds: Mutex::new(Vec::new()),
             registry: Registry::default(),
         };
@@ -219,6 +326,36 @@ impl Metrics {
             "Time from ingress receive to egress send",
             m.latency.clone(),
         );
+        registry.register(
+            "feed_degraded",
+            "1 while the feed is degraded: no datagram in (or none out) for longer than --degraded-after",
+            m.degraded.clone(),
+        );
+        registry.register(
+            "feed_silent_seconds",
+            "Seconds since a datagram of the feed last came in",
+            m.silent.clone(),
+        );
+        registry.register(
+            "group_datagrams_in",
+            "Datagrams received per group (at most 64 groups per feed, then \"other\")",
+            m.group_datagrams_in.clone(),
+        );
+        registry.register(
+            "group_bytes_in",
+            "UDP payload bytes received per group",
+            m.group_bytes_in.clone(),
+        );
+        registry.register(
+            "group_datagrams_out",
+            "Datagrams sent per group (at most 64 groups per feed, then \"other\")",
+            m.group_datagrams_out.clone(),
+        );
+        registry.register(
+            "group_bytes_out",
+            "UDP payload bytes sent per group",
+            m.group_bytes_out.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -249,9 +386,34 @@ impl Metrics {
             drops: self.drops.clone(),
             reconnects: self.reconnects.clone(),
             handshake_failures: self.handshake_failures.clone(),
+            degraded: self.degraded.get_or_create_owned(&l),
+            silent_seconds: self.silent.get_or_create_owned(&l),
+            created_ns: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0),
+            reconnects_all: Counter::default(),
+            handshake_failures_all: Counter::default(),
+            groups: Mutex::new(Vec::new()),
+            group_families: [
+                self.group_datagrams_in.clone(),
+                self.group_bytes_in.clone(),
+                self.group_datagrams_out.clone(),
+                self.group_bytes_out.clone(),
+            ],
         });
         feeds.push(f.clone());
         f
+    }
+
+    /// Count a refused handshake; `feed` is "-" when the peer named none we serve.
+    pub fn handshake_failed(&self, feed: &str, role: &str, reason: &str) {
+        let l = ReasonLabels {
+            feed: feed.into(),
+            role: role.into(),
+            reason: reason.into(),
+        };
+        self.handshake_failures.get_or_create(&l).inc();
     }
 
     /// Every feed registered so far.
@@ -290,5 +452,47 @@ mod tests {
         ));
         assert!(text.contains("mcast_relay_latency_seconds_bucket"));
         assert_eq!(a.drops_total(), 2);
+    }
+
+    #[test]
+    fn sums_over_peers_and_reasons() {
+        let m = Metrics::new();
+        let a = m.feed("prod", "egress");
+        a.reconnect("10.0.0.1");
+        a.reconnect("10.0.0.2");
+        a.reconnect("10.0.0.1");
+        a.handshake_failed("bad_key");
+        assert_eq!(a.reconnects_sum(), 3);
+        assert_eq!(a.handshake_failures_sum(), 1);
+        a.dropped("too_big", 5);
+        assert_eq!(a.drops_by_reason(), vec![("too_big", 5)]);
+    }
+
+    #[test]
+    fn groups_are_bounded_and_the_rest_is_other() {
+        let m = Metrics::new();
+        let a = m.feed("prod", "ingress");
+        let g = |i: usize| -> std::net::SocketAddrV4 {
+            format!("239.1.{}.{}:6100", i / 250, i % 250)
+                .parse()
+                .unwrap()
+        };
+        a.group(g(0)).datagrams_in.inc();
+        a.group(g(0)).bytes_in.inc_by(100);
+        for i in 1..MAX_GROUPS + 10 {
+            a.group(g(i)).datagrams_in.inc();
+        }
+        let groups = a.groups();
+        assert_eq!(groups.len(), MAX_GROUPS + 1);
+        let other = groups.iter().find(|x| x.group == "other").unwrap();
+        assert_eq!(other.datagrams_in.get(), 10);
+        let text = m.encode();
+        assert!(
+            text.contains(
+                r#"mcast_relay_group_datagrams_in_total{feed="prod",role="ingress",group="239.1.0.0:6100"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"group="other"} 10"#), "{text}");
     }
 }

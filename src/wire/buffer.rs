@@ -77,6 +77,11 @@ impl FrameBuf {
         &self.buf
     }
 
+    /// The buffered bytes not yet consumed.
+    pub fn peek(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
     /// Bytes buffered but not yet part of a whole frame.
     pub fn pending(&self) -> usize {
         self.end - self.start

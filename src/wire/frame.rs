@@ -136,6 +136,23 @@ impl FrameError {
     }
 }
 
+/// What a stream that is not ours looks like, from its first bytes, so the
+/// log can say "an HTTP request" rather than "frame too long".
+pub fn sniff(first: &[u8]) -> Option<&'static str> {
+    const HTTP: [&[u8]; 9] = [
+        b"GET ", b"POST", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"CONN", b"PATC", b"PRI ",
+    ];
+    if first.len() >= 4 && HTTP.iter().any(|m| first.starts_with(m)) {
+        Some("http")
+    } else if first.len() >= 3 && first[0] == 0x16 && first[1] == 0x03 && first[2] <= 0x04 {
+        Some("tls_client_hello")
+    } else if first.starts_with(b"SSH-") {
+        Some("ssh")
+    } else {
+        None
+    }
+}
+
 /// Is a whole frame at the start of `buf`? `Ok(Some(n))` gives its total length,
 /// `Ok(None)` asks for more bytes. The length is checked against `max` before
 /// anyone allocates or waits for the rest.
@@ -411,6 +428,19 @@ mod tests {
         assert_eq!(out[4], kind::DATA);
         assert_eq!(&out[21..27], &[239, 1, 2, 3, 0x17, 0xd4]);
         assert_eq!(&out[33..], b"xy");
+    }
+
+    #[test]
+    fn strangers_are_recognised() {
+        assert_eq!(sniff(b"GET / HTTP/1.1\r\n"), Some("http"));
+        assert_eq!(
+            sniff(&[0x16, 0x03, 0x01, 0x02, 0x00]),
+            Some("tls_client_hello")
+        );
+        assert_eq!(sniff(b"SSH-2.0-OpenSSH"), Some("ssh"));
+        let mut ours = Vec::new();
+        encode(&Frame::Heartbeat { sent_ns: 1 }, &mut ours);
+        assert_eq!(sniff(&ours), None);
     }
 
     #[test]

@@ -193,6 +193,11 @@ impl ServerHandshake {
         ServerHandshake { nonce, hello: None }
     }
 
+    /// The feed the peer named, once its Hello was accepted.
+    pub fn feed(&self) -> Option<&str> {
+        self.hello.as_ref().map(|(h, _)| h.feed.as_str())
+    }
+
     /// `lookup` finds a feed by name; `None` means this server does not carry it.
     pub fn on_frame(
         &mut self,
