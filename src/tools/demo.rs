@@ -93,6 +93,9 @@ map = ["239.255.77.0/24=239.255.78.0/24"]
         json: false,
         quiet: true,
         rcvbuf: 8 << 20,
+        format: listen::Format::Test,
+        ab: vec![],
+        fail_on_gap: false,
     };
     let pub_args = PublishArgs {
         groups: vec![src],
@@ -103,6 +106,8 @@ map = ["239.255.77.0/24=239.255.78.0/24"]
         size: a.size,
         ttl: 1,
         batch: 32,
+        format: publish::PublishFormat::Test,
+        channels: None,
     };
     let live = Arc::new(listen::Live::default());
     let sent = Arc::new(AtomicU64::new(0));

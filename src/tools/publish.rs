@@ -1,4 +1,5 @@
-//! `publish`: paced synthetic multicast with a test header, for demos and load.
+//! `publish`: paced synthetic multicast for demos and load: our test header,
+//! or Deribit legacy packets shaped like the real feed.
 
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -7,14 +8,26 @@ use std::time::{Duration, Instant};
 use rand::{RngExt, SeedableRng};
 
 use crate::clock::now_ns;
-use crate::feeds::{deribit_size, testhdr};
+use crate::feeds::{deribit, deribit_size, testhdr};
 use crate::net::addr::GroupPort;
 use crate::net::batch::SendBatch;
 use crate::net::mcast::{self, Iface};
 
+/// What `publish` sends.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PublishFormat {
+    /// mcast-relay's test header (sequence per group, send time), padded to the size.
+    #[default]
+    Test,
+    /// Deribit legacy packets: frame header with per-channel sequences, SBE
+    /// messages in the sample capture's size distribution and template mix.
+    Deribit,
+}
+
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Example:\n  mcast-relay publish --group 239.255.0.1:5001 --rate 20000 --duration 10s"
+    after_help = "Examples:\n  mcast-relay publish --group 239.255.0.1:5001 --rate 20000 --duration 10s\n  \
+    mcast-relay publish --format deribit --channels 22 --group 239.255.111.1:6100 --group 239.255.111.2:6100 --rate 5000"
 )]
 pub struct PublishArgs {
     /// Group to send to, GROUP:PORT; repeat for several (sent round robin).
@@ -41,6 +54,13 @@ pub struct PublishArgs {
     /// Datagrams per sendmmsg call at most.
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
+    /// What to send.
+    #[arg(long, value_enum, default_value_t = PublishFormat::Test)]
+    pub format: PublishFormat,
+    /// Deribit: this many channels (ids 0 to N-1), channel i on group i mod the
+    /// number of groups, datagrams round robin over the channels [default: one per group].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub channels: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -52,6 +72,17 @@ pub struct PublishReport {
 
 /// Send until the count, the duration or `stop`. `sent` counts as it goes.
 pub fn run(a: &PublishArgs, stop: &AtomicBool, sent: &AtomicU64) -> std::io::Result<PublishReport> {
+    let invalid = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, m.to_string());
+    let deribit = a.format == PublishFormat::Deribit;
+    if deribit && a.size.is_some() {
+        return Err(invalid(
+            "--size is for --format test; Deribit packets follow the capture's size mix",
+        ));
+    }
+    if !deribit && a.channels.is_some() {
+        return Err(invalid("--channels is for --format deribit"));
+    }
+    let channels = a.channels.map_or(a.groups.len(), |c| c as usize);
     let iface = Iface::resolve(&a.iface)?;
     let sock = mcast::emitter(&iface, a.ttl, 4 << 20)?;
     let duration = match (a.count, a.duration) {
@@ -61,7 +92,7 @@ pub fn run(a: &PublishArgs, stop: &AtomicBool, sent: &AtomicU64) -> std::io::Res
     let count = a.count.unwrap_or(u64::MAX);
     let batch_n = a.batch.clamp(1, 1024);
     let mut batch = SendBatch::new(batch_n);
-    let mut seqs = vec![0u64; a.groups.len()];
+    let mut seqs = vec![0u64; if deribit { channels } else { a.groups.len() }];
     let mut rng = rand::rngs::SmallRng::seed_from_u64(0x6d63_7273);
     let mut buf = vec![0u8; batch_n * 1500.max(a.size.unwrap_or(0) as usize)];
     let mut items = Vec::with_capacity(batch_n);
@@ -87,7 +118,20 @@ pub fn run(a: &PublishArgs, stop: &AtomicBool, sent: &AtomicU64) -> std::io::Res
         let mut off = 0;
         let t = now_ns();
         for i in 0..k {
-            let g = ((n + i as u64) % a.groups.len() as u64) as usize;
+            let at = n + i as u64;
+            if deribit {
+                // Channel c on group c mod groups; sequences start at 1, +1 per packet.
+                let c = (at % channels as u64) as usize;
+                let size = deribit_size(rng.random::<f64>());
+                let shape = deribit::shape(size).expect("a shape for every size of the mix");
+                seqs[c] += 1;
+                let len = deribit::encode(&mut buf[off..], c as u16, seqs[c] as u32, shape, at as u8)
+                    .expect("the buffer holds a datagram of the mix");
+                items.push((a.groups[c % a.groups.len()].0, off..off + len));
+                off += len;
+                continue;
+            }
+            let g = (at % a.groups.len() as u64) as usize;
             let size = a
                 .size
                 .map_or_else(|| deribit_size(rng.random::<f64>()), |s| s as usize);

@@ -1,6 +1,7 @@
 //! `replay`: re-send the UDP payloads of a pcap/pcapng capture to their groups
 //! (or remapped ones), at the original pace, scaled, or as fast as possible.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddrV4;
 use std::path::PathBuf;
@@ -55,6 +56,9 @@ pub struct ReplayReport {
     pub left_out: u64,
     /// Frames in the file that were not IPv4 UDP (or not multicast with --multicast-only).
     pub skipped: u64,
+    /// The same by reason: not_ipv4, not_udp, ip_fragment, truncated, malformed,
+    /// unknown_link_type, no_interface, not_multicast.
+    pub skipped_by: BTreeMap<String, u64>,
     pub elapsed_s: f64,
 }
 
@@ -62,12 +66,20 @@ pub struct ReplayReport {
 pub fn run(a: &ReplayArgs, stop: &AtomicBool) -> std::io::Result<ReplayReport> {
     let cap = pcap::read(&a.file)?;
     let mut skipped = cap.skipped;
+    let mut skipped_by: BTreeMap<String, u64> = cap
+        .skipped_by
+        .iter()
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect();
     let plan: Vec<(u64, SocketAddrV4, &[u8])> = cap
         .datagrams
         .iter()
         .filter(|d| {
             let keep = !a.multicast_only || d.dst.ip().is_multicast();
-            skipped += u64::from(!keep);
+            if !keep {
+                skipped += 1;
+                *skipped_by.entry("not_multicast".into()).or_default() += 1;
+            }
             keep
         })
         .map(|d| (d.ts_ns, remap(&a.map, d.dst), d.payload.as_slice()))
@@ -131,8 +143,28 @@ pub fn run(a: &ReplayArgs, stop: &AtomicBool) -> std::io::Result<ReplayReport> {
         bytes,
         left_out,
         skipped,
+        skipped_by,
         elapsed_s: start.elapsed().as_secs_f64(),
     })
+}
+
+impl ReplayReport {
+    /// The summary for a terminal.
+    pub fn text(&self) -> String {
+        let mut s = format!(
+            "replayed {} datagrams ({} bytes) in {:.2} s; {} left out (--drop-every), {} frames skipped",
+            self.sent, self.bytes, self.elapsed_s, self.left_out, self.skipped
+        );
+        if !self.skipped_by.is_empty() {
+            let why: Vec<String> = self
+                .skipped_by
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            s += &format!(" ({})", why.join(", "));
+        }
+        s
+    }
 }
 
 fn bar(done: u64, total: u64, pass: u32, passes: u32) {
