@@ -1,4 +1,5 @@
-//! The HTTP endpoints: `/healthz`, `/readyz`, `/metrics`, `/status`.
+//! The HTTP endpoints: `/healthz`, `/readyz`, `/metrics`, `/status`, and the
+//! status page at `/`. See docs/OBSERVABILITY.md for what each one means.
 
 use std::net::SocketAddr;
 
@@ -14,6 +15,7 @@ use super::Obs;
 
 pub fn router(obs: Obs) -> Router {
     Router::new()
+        .route("/", get(page))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -22,6 +24,7 @@ pub fn router(obs: Obs) -> Router {
 }
 
 /// Bind `addr` and serve until `shutdown`. Returns the bound address (port 0 picks one).
+/// Also starts the feed monitor (rates, degraded state), once per `Obs`.
 pub async fn serve(
     addr: SocketAddr,
     obs: Obs,
@@ -29,6 +32,7 @@ pub async fn serve(
 ) -> std::io::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
+    obs.spawn_monitor(shutdown.clone());
     let app = router(obs);
     let task = tokio::spawn(async move {
         let r = axum::serve(listener, app)
@@ -68,6 +72,9 @@ async fn readyz(State(obs): State<Obs>) -> impl IntoResponse {
 }
 
 async fn metrics(State(obs): State<Obs>) -> impl IntoResponse {
+    // The degraded and silence gauges as of now, not of the last monitor tick.
+    obs.watch
+        .update(&obs.metrics, super::watch::now_ns(), false, false);
     (
         [(
             header::CONTENT_TYPE,
@@ -78,7 +85,20 @@ async fn metrics(State(obs): State<Obs>) -> impl IntoResponse {
 }
 
 async fn status(State(obs): State<Obs>) -> impl IntoResponse {
-    axum::Json(obs.status())
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(obs.status()),
+    )
+}
+
+async fn page() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        super::page::HTML,
+    )
 }
 
 /// GET `url` (plain `http://host:port/path`) and return the status code; for
