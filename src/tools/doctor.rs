@@ -1,14 +1,785 @@
 //! `doctor`: check a host for what the design learned the hard way.
+//!
+//! Every check reads files under /proc and /sys (or the roots given with
+//! `--proc-root`/`--sys-root`, so tests use a fake tree) and the instance
+//! metadata service; nothing is ever changed. Each prints pass, warn or fail
+//! and, for warn and fail, the fix. The exit code is non-zero when one failed.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// What the relay asks for its multicast socket buffers (`rcvbuf`/`sndbuf`).
+pub const RELAY_BUFFER: usize = 8 << 20;
+/// A Transit Gateway carries packets up to this size and drops larger multicast.
+pub const TGW_MTU: u32 = 8500;
+/// IPv4 and UDP headers.
+pub const HEADERS: usize = 28;
 
 #[derive(clap::Args, Debug, Clone)]
-#[command(after_help = "Example:\n  mcast-relay doctor --iface eth0")]
+#[command(
+    after_help = "Examples:\n  mcast-relay doctor --iface eth0\n  mcast-relay doctor --iface 10.0.1.5 --ttl 32 --max-datagram 1472 --json\n\nExit code: 0 when no check failed (warnings allowed), 1 otherwise."
+)]
 pub struct DoctorArgs {
     /// Interface the relay or receiver uses: a name or an IPv4 address.
     #[arg(long, default_value = "127.0.0.1", env = "MCAST_RELAY_IFACE")]
     pub iface: String,
+    /// Multicast TTL the egress (or another sender) uses; must be above 1 to cross a Transit Gateway.
+    #[arg(long, default_value_t = crate::config::DEFAULT_TTL)]
+    pub ttl: u32,
+    /// Largest UDP payload the feed carries, bytes; it must leave the interface unfragmented.
+    #[arg(long, default_value_t = 1472)]
+    pub max_datagram: usize,
+    /// Socket buffer the relay asks for, bytes (its rcvbuf/sndbuf).
+    #[arg(long, default_value_t = RELAY_BUFFER)]
+    pub buffer: usize,
+    /// Instance metadata service (IMDSv2) to ask whether this is an EC2 Nitro instance.
+    #[arg(
+        long,
+        default_value = "http://169.254.169.254",
+        env = "MCAST_RELAY_IMDS_URL"
+    )]
+    pub imds_url: String,
+    /// Give up on the metadata service after this long.
+    #[arg(long, default_value = "1s", value_parser = super::parse_duration)]
+    pub imds_timeout: Duration,
+    /// Print the results as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Where /proc is (tests point this at a fake tree).
+    #[arg(
+        long,
+        default_value = "/proc",
+        env = "MCAST_RELAY_PROC_ROOT",
+        hide = true
+    )]
+    pub proc_root: PathBuf,
+    /// Where /sys is (tests point this at a fake tree).
+    #[arg(
+        long,
+        default_value = "/sys",
+        env = "MCAST_RELAY_SYS_ROOT",
+        hide = true
+    )]
+    pub sys_root: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Warn => "WARN",
+            Status::Fail => "FAIL",
+        }
+    }
+}
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// A stable identifier: interface, igmp-all, igmp-iface, multicast-route,
+    /// rp-filter, rmem-max, wmem-max, mtu, ttl, ec2-nitro.
+    pub id: &'static str,
+    pub status: Status,
+    pub detail: String,
+    /// What to do about a warn or fail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+fn pass(id: &'static str, detail: String) -> Check {
+    Check {
+        id,
+        status: Status::Pass,
+        detail,
+        fix: None,
+    }
+}
+
+fn warn(id: &'static str, detail: String, fix: String) -> Check {
+    Check {
+        id,
+        status: Status::Warn,
+        detail,
+        fix: Some(fix),
+    }
+}
+
+fn fail(id: &'static str, detail: String, fix: String) -> Check {
+    Check {
+        id,
+        status: Status::Fail,
+        detail,
+        fix: Some(fix),
+    }
+}
+
+const IFF_UP: u32 = 0x1;
+const IFF_LOOPBACK: u32 = 0x8;
+const IFF_MULTICAST: u32 = 0x1000;
+
+/// The files the checks read, under injectable roots.
+struct Host<'a> {
+    proc_root: &'a Path,
+    sys_root: &'a Path,
+}
+
+impl Host<'_> {
+    fn read(&self, p: PathBuf) -> Option<String> {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+    fn sysctl(&self, key: &str) -> Option<i64> {
+        self.read(self.proc_root.join("sys").join(key.replace('.', "/")))
+            .and_then(|s| s.parse().ok())
+    }
+    fn conf(&self, dev: &str, what: &str) -> Option<i64> {
+        self.read(
+            self.proc_root
+                .join("sys/net/ipv4/conf")
+                .join(dev)
+                .join(what),
+        )
+        .and_then(|s| s.parse().ok())
+    }
+    fn net(&self, dev: &str, what: &str) -> Option<String> {
+        self.read(self.sys_root.join("class/net").join(dev).join(what))
+    }
+}
+
+/// `sysctl -w` names an interface with dots in it with slashes (eth0.100 -> eth0/100).
+fn sysctl_name(dev: &str) -> String {
+    dev.replace('.', "/")
+}
+
+/// Run every check.
+pub async fn checks(a: &DoctorArgs) -> Vec<Check> {
+    let host = Host {
+        proc_root: &a.proc_root,
+        sys_root: &a.sys_root,
+    };
+    let mut out = Vec::new();
+    let dev = match resolve(&a.iface, &host) {
+        Ok(dev) => Some(dev),
+        Err(e) => {
+            out.push(fail(
+                "interface",
+                e,
+                "give --iface an interface name or one of its IPv4 addresses (see `ip -4 addr`)"
+                    .into(),
+            ));
+            None
+        }
+    };
+    let mut loopback = false;
+    if let Some(dev) = &dev {
+        let c = interface(&host, dev);
+        loopback = c.1;
+        out.push(c.0);
+        out.push(igmp(&host, "all", dev));
+        out.push(igmp(&host, dev, dev));
+        out.push(route(&host, dev));
+        out.push(rp_filter(&host, dev));
+    }
+    out.push(buffer(&host, "rmem-max", "net.core.rmem_max", a.buffer));
+    out.push(buffer(&host, "wmem-max", "net.core.wmem_max", a.buffer));
+    if let Some(dev) = &dev {
+        out.push(mtu(&host, dev, a.max_datagram, loopback));
+    }
+    out.push(ttl(a.ttl));
+    out.push(nitro(&host, &a.imds_url, a.imds_timeout).await);
+    out
+}
+
+/// The interface's name: as given, or the one holding the address given.
+fn resolve(spec: &str, host: &Host) -> Result<String, String> {
+    let name = if spec.parse::<Ipv4Addr>().is_ok() {
+        crate::net::mcast::Iface::resolve(spec)
+            .map(|i| i.name)
+            .map_err(|e| format!("--iface {spec}: {e}"))?
+    } else {
+        spec.to_string()
+    };
+    if host.sys_root.join("class/net").join(&name).exists() {
+        Ok(name)
+    } else {
+        Err(format!(
+            "no interface {name:?} (nothing at {})",
+            host.sys_root.join("class/net").join(&name).display()
+        ))
+    }
+}
+
+fn interface(host: &Host, dev: &str) -> (Check, bool) {
+    let flags = host
+        .net(dev, "flags")
+        .and_then(|f| u32::from_str_radix(f.trim_start_matches("0x"), 16).ok());
+    let Some(flags) = flags else {
+        return (
+            fail(
+                "interface",
+                format!("{dev}: cannot read its flags"),
+                format!("check that {dev} exists: ip link show {dev}"),
+            ),
+            false,
+        );
+    };
+    let loopback = flags & IFF_LOOPBACK != 0;
+    let oper = host
+        .net(dev, "operstate")
+        .unwrap_or_else(|| "unknown".into());
+    if flags & IFF_UP == 0 {
+        return (
+            fail(
+                "interface",
+                format!("{dev} is down (flags {flags:#x})"),
+                format!("ip link set dev {dev} up"),
+            ),
+            loopback,
+        );
+    }
+    if oper == "down" || oper == "lowerlayerdown" {
+        return (
+            fail(
+                "interface",
+                format!("{dev} is up but has no carrier (operstate {oper})"),
+                format!("check the cable, the ENI attachment or the peer of {dev}"),
+            ),
+            loopback,
+        );
+    }
+    if flags & IFF_MULTICAST == 0 {
+        let fix = format!("ip link set dev {dev} multicast on");
+        return (
+            if loopback {
+                warn(
+                    "interface",
+                    format!(
+                        "{dev} is the loopback and has no MULTICAST flag: multicast still reaches listeners on this host (tests, the demo), nothing leaves it"
+                    ),
+                    fix,
+                )
+            } else {
+                fail(
+                    "interface",
+                    format!(
+                        "{dev} has no MULTICAST flag (flags {flags:#x}): the kernel will not join or send groups on it"
+                    ),
+                    fix,
+                )
+            },
+            loopback,
+        );
+    }
+    (
+        pass(
+            "interface",
+            format!("{dev} is up with MULTICAST (flags {flags:#x}, operstate {oper})"),
+        ),
+        loopback,
+    )
+}
+
+/// `net.ipv4.conf.<which>.force_igmp_version` for the interface `dev`. The
+/// kernel uses IGMPv1 if `all` or the interface says 1, else IGMPv2 if either
+/// says 2, else IGMPv3, which a Transit Gateway ignores.
+fn igmp(host: &Host, which: &str, dev: &str) -> Check {
+    let id = if which == "all" {
+        "igmp-all"
+    } else {
+        "igmp-iface"
+    };
+    let other = if which == "all" { dev } else { "all" };
+    let key = format!("net.ipv4.conf.{}.force_igmp_version", sysctl_name(which));
+    let fix = format!(
+        "sysctl -w {key}=2, and keep it: echo '{key} = 2' >> /etc/sysctl.d/90-mcast-relay.conf (in an ECS task, systemControls in the task definition)"
+    );
+    let (Some(v), o) = (
+        host.conf(which, "force_igmp_version"),
+        host.conf(other, "force_igmp_version"),
+    ) else {
+        return fail(id, format!("{key}: cannot read it"), fix);
+    };
+    let o = o.unwrap_or(0);
+    match v {
+        2 if o == 1 => fail(
+            id,
+            format!("{key} = 2, but the {other} setting is 1, which wins: IGMPv1"),
+            format!(
+                "sysctl -w net.ipv4.conf.{}.force_igmp_version=2",
+                sysctl_name(other)
+            ),
+        ),
+        2 => pass(id, format!("{key} = 2 (IGMPv2)")),
+        1 => fail(
+            id,
+            format!("{key} = 1: IGMPv1, which a Transit Gateway does not speak"),
+            fix,
+        ),
+        _ if o == 2 => warn(
+            id,
+            format!("{key} = {v}; IGMPv2 holds on {dev} only through the {other} setting (= 2)"),
+            fix,
+        ),
+        _ => fail(
+            id,
+            format!(
+                "{key} = {v}: {dev} speaks IGMPv3, which a Transit Gateway ignores, so receivers never get the groups"
+            ),
+            fix,
+        ),
+    }
+}
+
+/// One line of /proc/net/route.
+#[derive(Debug)]
+struct Route {
+    dev: String,
+    dest: u32,
+    mask: u32,
+    metric: u32,
+}
+
+fn parse_routes(text: &str) -> Vec<Route> {
+    let hex = |s: &str| -> Option<u32> {
+        // The kernel prints the network-order word as a host-order number.
+        u32::from_str_radix(s, 16)
+            .ok()
+            .map(|v| u32::from_be_bytes(v.to_ne_bytes()))
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.len() < 8 {
+                return None;
+            }
+            Some(Route {
+                dev: f[0].to_string(),
+                dest: hex(f[1])?,
+                mask: hex(f[7])?,
+                metric: f[6].parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+fn route(host: &Host, dev: &str) -> Check {
+    let id = "multicast-route";
+    let fix = format!("ip route add 224.0.0.0/4 dev {dev}");
+    let Some(text) = host.read(host.proc_root.join("net/route")) else {
+        return warn(id, "cannot read /proc/net/route".into(), fix);
+    };
+    let mcast: u32 = u32::from(Ipv4Addr::new(224, 0, 0, 0));
+    let four: u32 = 0xf000_0000;
+    // Routes that cover all of 224.0.0.0/4; the longest one wins, then the lowest metric.
+    let best = parse_routes(&text)
+        .into_iter()
+        .filter(|r| r.mask.leading_ones() <= 4 && (mcast & r.mask) == r.dest && r.mask & !four == 0)
+        .min_by_key(|r| (std::cmp::Reverse(r.mask.leading_ones()), r.metric));
+    match best {
+        None => fail(
+            id,
+            "no route covers 224.0.0.0/4 (and no default route): programs that join or send without naming an interface get ENODEV".into(),
+            fix,
+        ),
+        Some(r) if r.dev == dev && r.mask != 0 => pass(
+            id,
+            format!(
+                "224.0.0.0/{} goes out {dev}",
+                r.mask.leading_ones()
+            ),
+        ),
+        Some(r) if r.dev == dev => pass(
+            id,
+            format!("224.0.0.0/4 goes out {dev} by the default route ({fix} would pin it)"),
+        ),
+        Some(r) => warn(
+            id,
+            format!(
+                "224.0.0.0/4 goes out {} ({}), not {dev}: programs that join or send without naming an interface use {}; mcast-relay names it, so it is not affected",
+                r.dev,
+                if r.mask == 0 { "default route" } else { "multicast route" },
+                r.dev
+            ),
+            fix,
+        ),
+    }
+}
+
+fn rp_filter(host: &Host, dev: &str) -> Check {
+    let id = "rp-filter";
+    let all = host.conf("all", "rp_filter").unwrap_or(0);
+    let own = host.conf(dev, "rp_filter").unwrap_or(0);
+    // The kernel uses the larger of the two.
+    let v = all.max(own);
+    let name = match v {
+        0 => "off",
+        1 => "strict",
+        _ => "loose",
+    };
+    let detail = format!(
+        "rp_filter {v} ({name}): net.ipv4.conf.all.rp_filter = {all}, net.ipv4.conf.{}.rp_filter = {own}",
+        sysctl_name(dev)
+    );
+    if v == 1 {
+        warn(
+            id,
+            format!(
+                "{detail}; multicast from a source this host would not route back out {dev} is dropped silently"
+            ),
+            format!(
+                "sysctl -w net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.{}.rp_filter=2 (loose)",
+                sysctl_name(dev)
+            ),
+        )
+    } else {
+        pass(id, detail)
+    }
+}
+
+fn buffer(host: &Host, id: &'static str, key: &str, want: usize) -> Check {
+    let fix = format!(
+        "sysctl -w {key}={want}, and keep it in /etc/sysctl.d/; or run the relay with CAP_NET_ADMIN (it then asks past the cap)"
+    );
+    match host.sysctl(key) {
+        None => warn(id, format!("{key}: cannot read it"), fix),
+        Some(v) if v as u128 >= want as u128 => {
+            pass(id, format!("{key} = {v} (the relay asks for {want})"))
+        }
+        Some(v) => warn(
+            id,
+            format!(
+                "{key} = {v}: the relay asks for {want} and gets {v} unless it has CAP_NET_ADMIN; bursts overflow a small buffer and datagrams are lost"
+            ),
+            fix,
+        ),
+    }
+}
+
+fn mtu(host: &Host, dev: &str, max_datagram: usize, loopback: bool) -> Check {
+    let id = "mtu";
+    let Some(mtu) = host.net(dev, "mtu").and_then(|m| m.parse::<u32>().ok()) else {
+        return warn(
+            id,
+            format!("{dev}: cannot read its MTU"),
+            format!("ip link show {dev}"),
+        );
+    };
+    let need = max_datagram + HEADERS;
+    if need > mtu as usize {
+        return fail(
+            id,
+            format!(
+                "MTU {mtu} on {dev}: datagrams of up to {max_datagram} bytes need {need}; they would be fragmented, and the egress (DF set) drops them as too_big"
+            ),
+            format!(
+                "ip link set dev {dev} mtu {need}, or keep datagrams at most {} bytes",
+                mtu as usize - HEADERS
+            ),
+        );
+    }
+    if loopback {
+        return pass(
+            id,
+            format!(
+                "MTU {mtu} on {dev} (loopback: not on a Transit Gateway path); datagrams of {max_datagram} bytes fit"
+            ),
+        );
+    }
+    let tgw_max = TGW_MTU as usize - HEADERS;
+    if need > TGW_MTU as usize {
+        return fail(
+            id,
+            format!(
+                "datagrams of up to {max_datagram} bytes make packets over the Transit Gateway's {TGW_MTU} bytes, which it drops (multicast is never fragmented)"
+            ),
+            format!("keep datagrams at most {tgw_max} bytes"),
+        );
+    }
+    if mtu > TGW_MTU {
+        return warn(
+            id,
+            format!(
+                "MTU {mtu} on {dev} is above the Transit Gateway's {TGW_MTU}: a datagram over {tgw_max} bytes would leave here whole and be dropped by the TGW, uncounted (yours are at most {max_datagram}, which fit)"
+            ),
+            format!(
+                "ip link set dev {dev} mtu {TGW_MTU}: the egress then counts such datagrams as too_big"
+            ),
+        );
+    }
+    pass(
+        id,
+        format!(
+            "MTU {mtu} on {dev}: datagrams of up to {max_datagram} bytes leave unfragmented and fit a Transit Gateway"
+        ),
+    )
+}
+
+fn ttl(ttl: u32) -> Check {
+    let id = "ttl";
+    let fix = format!(
+        "use --ttl {} (the egress default): each routed hop takes one off",
+        crate::config::DEFAULT_TTL
+    );
+    match ttl {
+        0 => fail(id, "TTL 0: datagrams never leave this host".into(), fix),
+        1 => fail(
+            id,
+            "TTL 1: datagrams never leave the subnet; crossing a Transit Gateway needs more than 1"
+                .into(),
+            fix,
+        ),
+        2..=255 => pass(id, format!("TTL {ttl}: enough to cross a Transit Gateway")),
+        _ => fail(id, format!("TTL {ttl} is not a valid TTL (1 to 255)"), fix),
+    }
+}
+
+/// Instance families that run on Xen, not Nitro (AWS: "Instances built on the
+/// AWS Nitro System"; bare metal `*.metal` sizes are Nitro).
+const XEN_FAMILIES: &[&str] = &[
+    "t1", "t2", "m1", "m2", "m3", "m4", "c1", "c3", "c4", "cc1", "cc2", "cg1", "cr1", "r3", "r4",
+    "x1", "x1e", "d2", "h1", "hi1", "hs1", "i2", "i3", "f1", "g2", "g3", "g3s", "p2", "p3",
+];
+
+/// Whether an instance type runs on Nitro.
+pub fn is_nitro(instance_type: &str) -> bool {
+    let family = instance_type.split('.').next().unwrap_or("");
+    instance_type.ends_with(".metal") || !XEN_FAMILIES.contains(&family)
+}
+
+async fn nitro(host: &Host<'_>, imds: &str, limit: Duration) -> Check {
+    let id = "ec2-nitro";
+    let vendor = host.read(host.sys_root.join("class/dmi/id/sys_vendor"));
+    let product = host.read(host.sys_root.join("class/dmi/id/product_name"));
+    let hint = match (&vendor, &product) {
+        (Some(v), Some(p)) => format!("DMI: {v}, {p}"),
+        (Some(v), None) => format!("DMI: {v}"),
+        _ => "no DMI vendor".into(),
+    };
+    let fix_type = "run the egress (and senders in AWS) on a Nitro instance type, e.g. c6in, c7i, m6i, c5n: non-Nitro instances cannot send multicast through a Transit Gateway".to_string();
+    match tokio::time::timeout(limit, instance_type(imds)).await {
+        Ok(Ok(t)) if is_nitro(&t) => pass(id, format!("EC2 instance {t}: Nitro ({hint})")),
+        Ok(Ok(t)) => fail(
+            id,
+            format!("EC2 instance {t} runs on Xen, not Nitro"),
+            fix_type,
+        ),
+        res => {
+            let why = match res {
+                Ok(Err(e)) => e,
+                _ => format!("no answer within {} ms", limit.as_millis()),
+            };
+            let aws = vendor.as_deref() == Some("Amazon EC2");
+            if aws {
+                warn(
+                    id,
+                    format!(
+                        "the instance metadata service at {imds} did not answer ({why}), though {hint} says EC2 Nitro"
+                    ),
+                    "in a container, IMDS may be blocked (ECS_AWSVPC_BLOCK_IMDS) or one hop too far (aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2); or run doctor on the host".into(),
+                )
+            } else {
+                warn(
+                    id,
+                    format!(
+                        "not an EC2 instance, or its metadata service at {imds} is off ({why}; {hint})"
+                    ),
+                    "fine for an ingress in the datacenter; an egress must run on an EC2 Nitro instance type (e.g. c6in, c7i, m6i, c5n)".into(),
+                )
+            }
+        }
+    }
+}
+
+/// IMDSv2: a token by PUT, then the instance type with it; IMDSv1 (no token)
+/// if the PUT is refused.
+async fn instance_type(base: &str) -> Result<String, String> {
+    let (hostport, _) = split_url(base)?;
+    let token = match http(
+        &hostport,
+        "PUT",
+        "/latest/api/token",
+        &[("X-aws-ec2-metadata-token-ttl-seconds", "60")],
+    )
+    .await?
+    {
+        (200, t) => Some(t),
+        _ => None,
+    };
+    let headers: Vec<(&str, &str)> = token
+        .as_deref()
+        .map(|t| vec![("X-aws-ec2-metadata-token", t.trim())])
+        .unwrap_or_default();
+    match http(
+        &hostport,
+        "GET",
+        "/latest/meta-data/instance-type",
+        &headers,
+    )
+    .await?
+    {
+        (200, t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
+        (code, _) => Err(format!("HTTP {code} for the instance type")),
+    }
+}
+
+fn split_url(url: &str) -> Result<(String, String), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("--imds-url {url:?}: give http://HOST[:PORT]"))?;
+    let (hp, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let hp = if hp.contains(':') {
+        hp.to_string()
+    } else {
+        format!("{hp}:80")
+    };
+    Ok((hp, path.to_string()))
+}
+
+/// A minimal HTTP/1.1 request with `Connection: close`; returns the status and body.
+async fn http(
+    hostport: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<(u16, String), String> {
+    let mut s = tokio::net::TcpStream::connect(hostport)
+        .await
+        .map_err(|e| format!("{hostport}: {e}"))?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if method == "PUT" {
+        req.push_str("Content-Length: 0\r\n");
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())
+        .await
+        .map_err(|e| format!("{hostport}: {e}"))?;
+    let mut buf = Vec::new();
+    s.take(64 * 1024)
+        .read_to_end(&mut buf)
+        .await
+        .map_err(|e| format!("{hostport}: {e}"))?;
+    let text = String::from_utf8_lossy(&buf);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("{hostport}: not an HTTP response"))?;
+    let len = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse::<usize>().ok())?
+    });
+    let body = match len {
+        Some(n) if n <= body.len() => &body[..n],
+        _ => body,
+    };
+    Ok((code, body.to_string()))
 }
 
 /// Run every check and print the results; `Ok(true)` when none failed.
-pub async fn run(_a: DoctorArgs) -> anyhow::Result<bool> {
-    anyhow::bail!("doctor is not written yet")
+pub async fn run(a: DoctorArgs) -> anyhow::Result<bool> {
+    let results = checks(&a).await;
+    let count = |s: Status| results.iter().filter(|c| c.status == s).count();
+    let (p, w, f) = (
+        count(Status::Pass),
+        count(Status::Warn),
+        count(Status::Fail),
+    );
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "iface": a.iface,
+                "checks": results,
+                "pass": p,
+                "warn": w,
+                "fail": f,
+            })
+        );
+    } else {
+        println!("mcast-relay doctor: interface {}", a.iface);
+        for c in &results {
+            println!("  {}  {:<16} {}", c.status.label(), c.id, c.detail);
+            if let Some(fix) = &c.fix {
+                println!("        {:<16} fix: {fix}", "");
+            }
+        }
+        println!(
+            "doctor: {p} pass, {w} warn, {f} fail{}",
+            if f > 0 { " (exit code 1)" } else { "" }
+        );
+    }
+    Ok(f == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nitro_families() {
+        for t in [
+            "c5n.xlarge",
+            "c6in.2xlarge",
+            "m5.large",
+            "t3.micro",
+            "i3.metal",
+            "p3dn.24xlarge",
+            "i3en.large",
+        ] {
+            assert!(is_nitro(t), "{t}");
+        }
+        for t in [
+            "t2.micro",
+            "m4.large",
+            "c4.large",
+            "i3.large",
+            "p3.2xlarge",
+            "r4.xlarge",
+        ] {
+            assert!(!is_nitro(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn routes_parse_in_network_order() {
+        let text = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                    eth0\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n\
+                    eth1\t000000E0\t00000000\t0001\t0\t0\t0\t000000F0\t0\t0\t0\n";
+        let r = parse_routes(text);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].metric, 100);
+        assert_eq!(Ipv4Addr::from(r[1].dest), Ipv4Addr::new(224, 0, 0, 0));
+        assert_eq!(r[1].mask.leading_ones(), 4);
+    }
+
+    #[test]
+    fn ttl_must_cross_a_hop() {
+        assert_eq!(ttl(1).status, Status::Fail);
+        assert_eq!(ttl(0).status, Status::Fail);
+        assert_eq!(ttl(2).status, Status::Pass);
+        assert_eq!(ttl(32).status, Status::Pass);
+        assert_eq!(ttl(300).status, Status::Fail);
+    }
 }

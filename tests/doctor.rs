@@ -1,0 +1,560 @@
+//! `mcast-relay doctor` against fake /proc and /sys trees in a tempdir and a
+//! fake instance metadata service on 127.0.0.1. Nothing here reads or changes
+//! the host's sysctls.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mcast-relay");
+
+/// A host tree: /proc and /sys under a tempdir, healthy unless changed.
+struct FakeHost {
+    dir: tempfile::TempDir,
+}
+
+impl FakeHost {
+    fn healthy() -> FakeHost {
+        let h = FakeHost {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        for dev in ["all", "eth0", "lo"] {
+            h.set(
+                &format!("proc/sys/net/ipv4/conf/{dev}/force_igmp_version"),
+                "2",
+            );
+            h.set(&format!("proc/sys/net/ipv4/conf/{dev}/rp_filter"), "2");
+        }
+        h.set("proc/sys/net/core/rmem_max", "16777216");
+        h.set("proc/sys/net/core/wmem_max", "16777216");
+        h.set(
+            "proc/net/route",
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+             eth0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+             eth0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n",
+        );
+        h.set("sys/class/net/eth0/flags", "0x1003");
+        h.set("sys/class/net/eth0/operstate", "up");
+        h.set("sys/class/net/eth0/mtu", "8500");
+        h.set("sys/class/net/lo/flags", "0x9");
+        h.set("sys/class/net/lo/operstate", "unknown");
+        h.set("sys/class/net/lo/mtu", "65536");
+        h.set("sys/class/dmi/id/sys_vendor", "Amazon EC2");
+        h.set("sys/class/dmi/id/product_name", "c6in.xlarge");
+        h
+    }
+
+    fn set(&self, rel: &str, text: &str) {
+        let p = self.dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, format!("{text}\n")).unwrap();
+    }
+
+    fn remove(&self, rel: &str) {
+        std::fs::remove_file(self.dir.path().join(rel)).unwrap();
+    }
+
+    fn root(&self, which: &str) -> String {
+        self.dir.path().join(which).display().to_string()
+    }
+}
+
+/// How the fake metadata service behaves.
+#[derive(Clone, Copy)]
+enum Imds {
+    /// IMDSv2: a token by PUT, the instance type only with that token.
+    Answers(&'static str),
+    /// Accepts connections and never answers.
+    Silent,
+}
+
+/// A fake IMDS on 127.0.0.1, served until dropped.
+struct FakeImds {
+    url: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+const TOKEN: &str = "AQAEAFakeToken==";
+
+impl FakeImds {
+    fn start(how: Imds) -> FakeImds {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut held = Vec::new();
+            let t0 = Instant::now();
+            while !s2.load(Ordering::Relaxed) && t0.elapsed() < Duration::from_secs(30) {
+                let Ok((mut c, _)) = l.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                c.set_nonblocking(false).unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let mut buf = [0u8; 4096];
+                let mut req = Vec::new();
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let req = String::from_utf8_lossy(&req).to_string();
+                seen.push(req.lines().next().unwrap_or("").to_string());
+                let Imds::Answers(kind) = how else {
+                    held.push(c);
+                    continue;
+                };
+                let has = |h: &str| req.to_ascii_lowercase().contains(&h.to_ascii_lowercase());
+                let (code, body) = if req.starts_with("PUT /latest/api/token ")
+                    && has("x-aws-ec2-metadata-token-ttl-seconds:")
+                {
+                    (200, TOKEN.to_string())
+                } else if req.starts_with("GET /latest/meta-data/instance-type ") {
+                    if has(&format!("x-aws-ec2-metadata-token: {TOKEN}")) {
+                        (200, kind.to_string())
+                    } else {
+                        (401, String::new())
+                    }
+                } else {
+                    (404, String::new())
+                };
+                let _ = write!(
+                    c,
+                    "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+            seen
+        });
+        FakeImds {
+            url,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stop and return the request lines it saw.
+    fn requests(mut self) -> Vec<String> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for FakeImds {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Run doctor on the fake host; returns the exit code, the checks by id, and
+/// how long it took.
+fn doctor(host: &FakeHost, imds: &str, extra: &[&str]) -> (i32, BTreeMap<String, Value>, Duration) {
+    let t = Instant::now();
+    let out = Command::new(BIN)
+        .args(["doctor", "--json", "--iface", "eth0", "--imds-url", imds])
+        .args([
+            "--proc-root",
+            &host.root("proc"),
+            "--sys-root",
+            &host.root("sys"),
+        ])
+        .args(extra)
+        .env_remove("MCAST_RELAY_IFACE")
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let checks = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap().to_string(), c.clone()))
+        .collect();
+    (out.status.code().unwrap(), checks, took)
+}
+
+fn status(checks: &BTreeMap<String, Value>, id: &str) -> String {
+    checks
+        .get(id)
+        .unwrap_or_else(|| panic!("no check {id}: {checks:?}"))["status"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// An address nothing listens on: connections are refused at once.
+fn closed_port_url() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{a}")
+}
+
+#[test]
+fn a_healthy_nitro_host_passes_every_check_over_imdsv2() {
+    let host = FakeHost::healthy();
+    let imds = FakeImds::start(Imds::Answers("c6in.xlarge"));
+    let (code, checks, _) = doctor(&host, &imds.url.clone(), &[]);
+    for (id, c) in &checks {
+        assert_eq!(c["status"], "pass", "{id}: {c}");
+        assert!(c.get("fix").is_none(), "{id}: a pass has no fix");
+    }
+    for id in [
+        "interface",
+        "igmp-all",
+        "igmp-iface",
+        "multicast-route",
+        "rp-filter",
+        "rmem-max",
+        "wmem-max",
+        "mtu",
+        "ttl",
+        "ec2-nitro",
+    ] {
+        assert!(checks.contains_key(id), "no {id}");
+    }
+    assert_eq!(code, 0);
+    assert!(
+        checks["ec2-nitro"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("c6in.xlarge")
+    );
+    // IMDSv2: the token first, then the instance type with it.
+    let reqs = imds.requests();
+    assert!(reqs[0].starts_with("PUT /latest/api/token"), "{reqs:?}");
+    assert!(
+        reqs[1].starts_with("GET /latest/meta-data/instance-type"),
+        "{reqs:?}"
+    );
+}
+
+#[test]
+fn igmp_version_checks_all_and_the_interface() {
+    let imds = FakeImds::start(Imds::Answers("c6in.xlarge"));
+    let host = FakeHost::healthy();
+    host.set("proc/sys/net/ipv4/conf/all/force_igmp_version", "0");
+    host.set("proc/sys/net/ipv4/conf/eth0/force_igmp_version", "0");
+    let (code, c, _) = doctor(&host, &imds.url, &[]);
+    assert_eq!(status(&c, "igmp-all"), "fail");
+    assert_eq!(status(&c, "igmp-iface"), "fail");
+    assert!(
+        c["igmp-all"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("sysctl -w net.ipv4.conf.all.force_igmp_version=2")
+    );
+    assert!(
+        c["igmp-iface"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("net.ipv4.conf.eth0.")
+    );
+    assert_eq!(code, 1, "a fail makes the exit code non-zero");
+
+    // `all` = 2 forces v2 on every interface: the interface's 0 is only a warning.
+    host.set("proc/sys/net/ipv4/conf/all/force_igmp_version", "2");
+    let (code, c, _) = doctor(&host, &imds.url, &[]);
+    assert_eq!(status(&c, "igmp-all"), "pass");
+    assert_eq!(status(&c, "igmp-iface"), "warn");
+    assert_eq!(code, 0, "warnings alone exit 0");
+
+    // 1 anywhere means IGMPv1.
+    host.set("proc/sys/net/ipv4/conf/eth0/force_igmp_version", "1");
+    let (_, c, _) = doctor(&host, &imds.url, &[]);
+    assert_eq!(status(&c, "igmp-iface"), "fail");
+    assert_eq!(
+        status(&c, "igmp-all"),
+        "fail",
+        "the interface's 1 wins over all=2"
+    );
+}
+
+#[test]
+fn interface_flags_routes_rp_filter_and_buffers() {
+    let imds = FakeImds::start(Imds::Answers("c6in.xlarge"));
+    let host = FakeHost::healthy();
+    host.set("sys/class/net/eth0/flags", "0x1002");
+    let (code, c, _) = doctor(&host, &imds.url, &[]);
+    assert_eq!(status(&c, "interface"), "fail");
+    assert!(
+        c["interface"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("ip link set dev eth0 up")
+    );
+    assert_eq!(code, 1);
+    host.set("sys/class/net/eth0/flags", "0x1003");
+    host.set("sys/class/net/eth0/operstate", "down");
+    let (_, c, _) = doctor(&host, &imds.url, &[]);
+    assert_eq!(status(&c, "interface"), "fail", "no carrier");
+    host.set("sys/class/net/eth0/operstate", "up");
+    host.set("sys/class/net/eth0/flags", "0x3");
+    let (_, c, _) = doctor(&host, &imds.url, &[]);
+    assert_eq!(status(&c, "interface"), "fail");
+    assert!(
+        c["interface"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("multicast on")
+    );
+    host.set("sys/class/net/eth0/flags", "0x1003");
+
+    // Routes: a 224.0.0.0/4 route on another interface wins over the default.
+    host.set(
+        "proc/net/route",
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+         eth0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+         eth1\t000000E0\t00000000\t0001\t0\t0\t0\t000000F0\t0\t0\t0\n",
+    );
+    let (_, c, _) = doctor(&host, &imds.url, &[]);
+    assert_eq!(status(&c, "multicast-route"), "warn");
+    assert!(
+        c["multicast-route"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("eth1")
+    );
+    assert_eq!(
+        c["multicast-route"]["fix"],
+        "ip route add 224.0.0.0/4 dev eth0"
+    );
+    host.set(
+        "proc/net/route",
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+         eth0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n",
+    );
+    let (code, c, _) = doctor(&host, &imds.url, &[]);
+    assert_eq!(status(&c, "multicast-route"), "fail", "no route at all");
+    assert_eq!(code, 1);
+    host.set(
+        "proc/net/route",
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+         eth0\t000000E0\t00000000\t0001\t0\t0\t0\t000000F0\t0\t0\t0\n",
+    );
+    let (_, c, _) = doctor(&host, &imds.url, &[]);
+    assert_eq!(status(&c, "multicast-route"), "pass");
+
+    // Reverse-path filtering: the kernel uses the larger of all and the interface.
+    host.set("proc/sys/net/ipv4/conf/all/rp_filter", "1");
+    let (_, c, _) = doctor(&host, &imds.url, &[]);
+    assert_eq!(status(&c, "rp-filter"), "pass", "all=1, eth0=2: loose");
+    host.set("proc/sys/net/ipv4/conf/eth0/rp_filter", "0");
+    let (_, c, _) = doctor(&host, &imds.url, &[]);
+    assert_eq!(status(&c, "rp-filter"), "warn", "all=1, eth0=0: strict");
+    assert!(
+        c["rp-filter"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("rp_filter=2")
+    );
+    host.set("proc/sys/net/ipv4/conf/all/rp_filter", "0");
+    let (_, c, _) = doctor(&host, &imds.url, &[]);
+    assert_eq!(status(&c, "rp-filter"), "pass");
+
+    // Socket buffer caps against the 8 MiB the relay asks for.
+    host.set("proc/sys/net/core/rmem_max", "212992");
+    let (_, c, _) = doctor(&host, &imds.url, &[]);
+    assert_eq!(status(&c, "rmem-max"), "warn");
+    assert_eq!(status(&c, "wmem-max"), "pass");
+    assert!(
+        c["rmem-max"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("net.core.rmem_max=8388608")
+    );
+    let (_, c, _) = doctor(&host, &imds.url, &["--buffer", "200000"]);
+    assert_eq!(status(&c, "rmem-max"), "pass", "a relay that asks for less");
+}
+
+#[test]
+fn mtu_against_the_transit_gateway_and_fragmentation_and_ttl() {
+    let imds = FakeImds::start(Imds::Answers("c6in.xlarge"));
+    let host = FakeHost::healthy();
+    host.set("sys/class/net/eth0/mtu", "9001");
+    let (code, c, _) = doctor(&host, &imds.url, &[]);
+    assert_eq!(status(&c, "mtu"), "warn", "{:?}", c["mtu"]);
+    assert!(c["mtu"]["fix"].as_str().unwrap().contains("mtu 8500"));
+    assert_eq!(code, 0);
+    host.set("sys/class/net/eth0/mtu", "1500");
+    let (_, c, _) = doctor(&host, &imds.url, &[]);
+    assert_eq!(status(&c, "mtu"), "pass", "1472-byte datagrams fit 1500");
+    let (code, c, _) = doctor(&host, &imds.url, &["--max-datagram", "4000"]);
+    assert_eq!(status(&c, "mtu"), "fail", "4000 bytes would be fragmented");
+    assert_eq!(code, 1);
+    host.set("sys/class/net/eth0/mtu", "9001");
+    let (_, c, _) = doctor(&host, &imds.url, &["--max-datagram", "8473"]);
+    assert_eq!(
+        status(&c, "mtu"),
+        "fail",
+        "8473 + 28 is over the TGW's 8500"
+    );
+    let (_, c, _) = doctor(&host, &imds.url, &["--max-datagram", "8472"]);
+    assert_eq!(status(&c, "mtu"), "warn");
+
+    let (code, c, _) = doctor(&host, &imds.url, &["--ttl", "1"]);
+    assert_eq!(status(&c, "ttl"), "fail");
+    assert_eq!(code, 1);
+    let (_, c, _) = doctor(&host, &imds.url, &["--ttl", "2"]);
+    assert_eq!(status(&c, "ttl"), "pass");
+}
+
+#[test]
+fn a_xen_instance_fails() {
+    let host = FakeHost::healthy();
+    let imds = FakeImds::start(Imds::Answers("m4.large"));
+    let (code, c, _) = doctor(&host, &imds.url, &[]);
+    assert_eq!(status(&c, "ec2-nitro"), "fail");
+    assert!(
+        c["ec2-nitro"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("m4.large")
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn a_metadata_service_that_never_answers_is_given_up_within_a_second() {
+    let host = FakeHost::healthy();
+    let imds = FakeImds::start(Imds::Silent);
+    let (code, c, took) = doctor(&host, &imds.url, &[]);
+    assert_eq!(status(&c, "ec2-nitro"), "warn");
+    let detail = c["ec2-nitro"]["detail"].as_str().unwrap();
+    assert!(detail.contains("no answer within 1000 ms"), "{detail}");
+    // DMI says EC2: the fix is about reaching IMDS from where doctor runs.
+    assert!(
+        c["ec2-nitro"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("hop-limit")
+    );
+    assert!(took < Duration::from_millis(1900), "took {took:?}");
+    assert!(
+        took >= Duration::from_millis(900),
+        "took {took:?}: did it wait at all?"
+    );
+    assert_eq!(code, 0, "not knowing is a warning");
+    assert!(!imds.requests().is_empty(), "doctor did ask the fake");
+
+    // Off EC2 altogether: no DMI vendor, nothing listening.
+    host.remove("sys/class/dmi/id/sys_vendor");
+    let (_, c, took) = doctor(&host, &closed_port_url(), &[]);
+    assert_eq!(status(&c, "ec2-nitro"), "warn");
+    assert!(
+        c["ec2-nitro"]["fix"]
+            .as_str()
+            .unwrap()
+            .contains("datacenter")
+    );
+    assert!(took < Duration::from_millis(1900));
+}
+
+#[test]
+fn an_unknown_interface_fails_and_text_output_names_each_fix() {
+    let host = FakeHost::healthy();
+    let imds = closed_port_url();
+    let out = Command::new(BIN)
+        .args(["doctor", "--iface", "eth9", "--imds-url", &imds])
+        .args([
+            "--proc-root",
+            &host.root("proc"),
+            "--sys-root",
+            &host.root("sys"),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAIL  interface"), "{text}");
+    assert!(text.contains("eth9"), "{text}");
+    // Text mode: every warn/fail line is followed by its fix.
+    host.set("sys/class/net/eth0/mtu", "9001");
+    let out = Command::new(BIN)
+        .args(["doctor", "--iface", "eth0", "--imds-url", &imds])
+        .args([
+            "--proc-root",
+            &host.root("proc"),
+            "--sys-root",
+            &host.root("sys"),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let mut warned = 0;
+    for (i, l) in lines.iter().enumerate() {
+        if l.trim_start().starts_with("WARN") || l.trim_start().starts_with("FAIL") {
+            warned += 1;
+            assert!(lines[i + 1].contains("fix: "), "{l} has no fix:\n{text}");
+        }
+    }
+    assert!(warned >= 2, "{text}");
+    assert!(text.contains("WARN  mtu"), "{text}");
+    assert!(
+        text.lines().last().unwrap().starts_with("doctor: "),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+}
+
+#[test]
+fn the_fake_tree_is_what_doctor_reads() {
+    // Guard against a test passing by reading the real host: a tree with
+    // every file missing must not pass the sysctl checks.
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(empty.path().join("sys/class/net/eth0")).unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "doctor",
+            "--json",
+            "--iface",
+            "eth0",
+            "--imds-url",
+            &closed_port_url(),
+        ])
+        .arg("--proc-root")
+        .arg(empty.path().join("proc"))
+        .arg("--sys-root")
+        .arg(empty.path().join("sys"))
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_id = |id: &str| {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(by_id("igmp-all"), "fail");
+    assert_eq!(by_id("interface"), "fail");
+    assert_eq!(by_id("rmem-max"), "warn");
+    assert_eq!(
+        by_id("multicast-route"),
+        "warn",
+        "no /proc/net/route to read"
+    );
+}
