@@ -34,8 +34,12 @@ fn le16(p: &[u8], at: usize) -> Option<usize> {
 /// End of `n` repeating groups (8-byte headers: block, count, nested groups, var fields).
 fn end_of_groups(p: &[u8], mut at: usize, n: usize) -> Option<usize> {
     for _ in 0..n {
-        let (block, count, nested, vars) =
-            (le16(p, at)?, le16(p, at + 2)?, le16(p, at + 4)?, le16(p, at + 6)?);
+        let (block, count, nested, vars) = (
+            le16(p, at)?,
+            le16(p, at + 2)?,
+            le16(p, at + 4)?,
+            le16(p, at + 6)?,
+        );
         at += 8;
         for _ in 0..count {
             at = end_of_groups(p, at + block, nested)?;
@@ -117,7 +121,11 @@ fn decode(
             continue;
         }
         let p = &d.payload;
-        assert_eq!(le16(p, 0).unwrap() + 8, p.len(), "length field of datagram {i}");
+        assert_eq!(
+            le16(p, 0).unwrap() + 8,
+            p.len(),
+            "length field of datagram {i}"
+        );
         let channel = le16(p, 2).unwrap() as u64;
         let seq = u32::from_le_bytes(p[4..8].try_into().unwrap()) as u64;
         let w = out.entry((to(d.dst).to_string(), channel)).or_default();
@@ -273,7 +281,12 @@ fn assert_channels(report: &Value, want: &Expect) {
             .as_array()
             .unwrap()
             .iter()
-            .map(|t| (t["id"].as_u64().unwrap() as u16, t["count"].as_u64().unwrap()))
+            .map(|t| {
+                (
+                    t["id"].as_u64().unwrap() as u16,
+                    t["count"].as_u64().unwrap(),
+                )
+            })
             .collect();
         assert_eq!(c["packets"].as_u64(), Some(w.packets), "{k:?} packets");
         assert_eq!(c["messages"].as_u64(), Some(w.messages), "{k:?} messages");
@@ -359,7 +372,14 @@ fn replay_into_listen(
 }
 
 fn deribit_listen_args(groups: &[SocketAddrV4], extra: &[&str]) -> Vec<String> {
-    let mut a = strings(&["--format", "deribit", "--idle", "1500ms", "--duration", "60s"]);
+    let mut a = strings(&[
+        "--format",
+        "deribit",
+        "--idle",
+        "1500ms",
+        "--duration",
+        "60s",
+    ]);
     a.extend(strings(extra));
     a.extend(group_args(groups));
     a
@@ -412,7 +432,7 @@ fn dropping_every_100th_packet_reports_exactly_the_holes_it_leaves() {
     let m = Remap::new(51, 113);
     let groups = m.groups(&cap);
     // replay counts from 1: the 100th, 200th... datagram of the file is left out.
-    let kept = |i: usize| (i + 1) % 100 != 0;
+    let kept = |i: usize| !(i + 1).is_multiple_of(100);
     let want = decode(&cap, |d| m.apply(d), kept);
     let (gaps, holes): (u64, u64) = want.values().fold((0, 0), |(g, h), w| {
         let (a, b) = w.gaps_and_holes();
@@ -420,7 +440,10 @@ fn dropping_every_100th_packet_reports_exactly_the_holes_it_leaves() {
     });
     // 50 datagrams left out; the few that were the first or last of their
     // channel leave no hole a receiver could see.
-    assert!(gaps > 40 && gaps <= 50 && holes <= gaps, "{gaps} in {holes}");
+    assert!(
+        gaps > 40 && gaps <= 50 && holes <= gaps,
+        "{gaps} in {holes}"
+    );
     let (code, report, err) = replay_into_listen(
         &file,
         &m.rules(),
@@ -546,7 +569,11 @@ fn publish_deribit_has_per_channel_sequences_and_the_capture_s_shape() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let got = rx.collect(count as usize, Duration::from_secs(2), Duration::from_secs(20));
+    let got = rx.collect(
+        count as usize,
+        Duration::from_secs(2),
+        Duration::from_secs(20),
+    );
     let (code, report, err) = l.finish(Duration::from_secs(30));
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(report["format"], "deribit", "auto recognises it");
@@ -664,8 +691,11 @@ fn link(lt: u16, ip: &[u8], v6: bool) -> Vec<u8> {
     f
 }
 
-/// The frames of a test capture: (frame, bytes captured), and what must come out.
-fn frames(lt: u16, group: SocketAddrV4) -> (Vec<(Vec<u8>, usize)>, Vec<Vec<u8>>) {
+/// A frame and how many of its bytes were captured.
+type Frame = (Vec<u8>, usize);
+
+/// The frames of a test capture, and the payloads that must come out.
+fn frames(lt: u16, group: SocketAddrV4) -> (Vec<Frame>, Vec<Vec<u8>>) {
     let payloads: Vec<Vec<u8>> = (0..3u8).map(|i| vec![b'm', i, 7, 7, 7]).collect();
     let mut f = Vec::new();
     for p in &payloads {
@@ -673,7 +703,11 @@ fn frames(lt: u16, group: SocketAddrV4) -> (Vec<(Vec<u8>, usize)>, Vec<Vec<u8>>)
         let n = frame.len();
         f.push((frame, n));
     }
-    let unicast = link(lt, &ipv4([10, 0, 0, 2].into(), 17, &udp(6100, b"uni"), 0), false);
+    let unicast = link(
+        lt,
+        &ipv4([10, 0, 0, 2].into(), 17, &udp(6100, b"uni"), 0),
+        false,
+    );
     let tcp = link(lt, &ipv4(*group.ip(), 6, &[0u8; 20], 0), false);
     let mut v6 = vec![0x60, 0, 0, 0, 0, 8, 17, 1];
     v6.extend_from_slice(&[0u8; 32]);
@@ -700,7 +734,7 @@ fn frames(lt: u16, group: SocketAddrV4) -> (Vec<(Vec<u8>, usize)>, Vec<Vec<u8>>)
     (f, want)
 }
 
-fn write_pcap(path: &Path, lt: u16, frames: &[(Vec<u8>, usize)]) {
+fn write_pcap(path: &Path, lt: u16, frames: &[Frame]) {
     let mut b = Vec::new();
     b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     b.extend_from_slice(&2u16.to_le_bytes());
@@ -718,7 +752,7 @@ fn write_pcap(path: &Path, lt: u16, frames: &[(Vec<u8>, usize)]) {
     std::fs::write(path, b).unwrap();
 }
 
-fn write_pcapng(path: &Path, lt: u16, frames: &[(Vec<u8>, usize)]) {
+fn write_pcapng(path: &Path, lt: u16, frames: &[Frame]) {
     fn block(b: &mut Vec<u8>, kind: u32, body: &[u8]) {
         let pad = (4 - body.len() % 4) % 4;
         let len = (12 + body.len() + pad) as u32;
@@ -865,12 +899,20 @@ fn send_ab(a: SocketAddrV4, b: SocketAddrV4, sa: Side, sb: Side) -> BTreeMap<u32
             seq += count;
         }
     }
-    let lead = |ch: u32| if ch == 7 { ((a, &sa), (b, &sb), 3) } else { ((b, &sb), (a, &sa), 2) };
+    let lead = |ch: u32| {
+        if ch == 7 {
+            ((a, &sa), (b, &sb), 3)
+        } else {
+            ((b, &sb), (a, &sa), 2)
+        }
+    };
     for step in 0..303u64 {
         for ch in [7u32, 8] {
             let (leader, follower, lag) = lead(ch);
             for ((g, side), i) in [(leader, Some(step)), (follower, step.checked_sub(lag))] {
-                let Some(i) = i.filter(|i| *i < 300) else { continue };
+                let Some(i) = i.filter(|i| *i < 300) else {
+                    continue;
+                };
                 if !(side.lost)(ch, i) {
                     let (seq, count) = plan[&ch][i as usize];
                     tx.send_to(&starbase(seq, ch, count as u16), g).unwrap();
@@ -909,7 +951,8 @@ fn starbase_a_and_b_each_losing_different_packets_merge_without_a_gap() {
     let port = free_udp();
     let a = SocketAddrV4::new(Ipv4Addr::new(239, 60, 1, 1), port);
     let b = SocketAddrV4::new(Ipv4Addr::new(239, 60, 2, 1), port);
-    let lost_a: fn(u32, u64) -> bool = |ch, i| (ch == 7 && i % 50 == 10) || (ch == 8 && (100..104).contains(&i));
+    let lost_a: fn(u32, u64) -> bool =
+        |ch, i| (ch == 7 && i % 50 == 10) || (ch == 8 && (100..104).contains(&i));
     let lost_b: fn(u32, u64) -> bool = |ch, i| (ch == 7 && i % 50 == 30) || (ch == 8 && i == 200);
     let l = Listen::start(&strings(&[
         "--ab",
@@ -926,7 +969,10 @@ fn starbase_a_and_b_each_losing_different_packets_merge_without_a_gap() {
     assert_eq!(report["format"], "starbase", "auto: {err}");
     assert_eq!(report["unit"], "messages");
     assert_eq!(report["gaps"].as_u64(), Some(0));
-    assert!(report["latency_us"]["samples"].as_u64().unwrap() > 0, "sendingTime gives latency");
+    assert!(
+        report["latency_us"]["samples"].as_u64().unwrap() > 0,
+        "sendingTime gives latency"
+    );
     let ch = channels(&report);
     assert_eq!(ch.len(), 2);
     for (id, packets) in &plan {
@@ -961,8 +1007,13 @@ fn starbase_a_and_b_each_losing_different_packets_merge_without_a_gap() {
         assert_eq!(ab[follow]["won"].as_u64(), Some(n), "channel {id}");
         assert_eq!(ab[lead]["won"].as_u64(), Some(300 - n), "channel {id}");
         let late: u64 = filled.iter().map(|i| packets[*i].1).sum();
-        assert_eq!(c["reordered"].as_u64(), Some(late), "channel {id}: filled late");
-        let sent = 600 - (0..300u64).filter(|i| lost_a(*id, *i)).count() as u64
+        assert_eq!(
+            c["reordered"].as_u64(),
+            Some(late),
+            "channel {id}: filled late"
+        );
+        let sent = 600
+            - (0..300u64).filter(|i| lost_a(*id, *i)).count() as u64
             - (0..300u64).filter(|i| lost_b(*id, *i)).count() as u64;
         assert_eq!(ab["redundant"].as_u64(), Some(sent - 300));
         assert_eq!(c["duplicates"].as_u64(), Some(0));
@@ -993,7 +1044,10 @@ fn starbase_a_packet_lost_on_both_sides_fails_the_check() {
     let lost_both: fn(u32, u64) -> bool = |ch, i| ch == 8 && i == 77;
     let want = lost_messages(&plan[&8], 8, lost_both);
     let c = channels(&report)[&(a.to_string(), 8)];
-    assert_eq!((c["gaps"].as_u64(), c["holes"].as_u64()), (Some(want.0), Some(want.1)));
+    assert_eq!(
+        (c["gaps"].as_u64(), c["holes"].as_u64()),
+        (Some(want.0), Some(want.1))
+    );
     assert_eq!(report["gaps"].as_u64(), Some(want.0));
     let c7 = channels(&report)[&(a.to_string(), 7)];
     assert_eq!(c7["gaps"].as_u64(), Some(0));

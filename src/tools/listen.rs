@@ -85,9 +85,9 @@ pub struct AbPair {
 impl FromStr for AbPair {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (a, b) = s.split_once('=').ok_or_else(|| {
-            format!("{s:?} is not A=B (e.g. 239.111.1.1:6100=239.111.2.1:6100)")
-        })?;
+        let (a, b) = s
+            .split_once('=')
+            .ok_or_else(|| format!("{s:?} is not A=B (e.g. 239.111.1.1:6100=239.111.2.1:6100)"))?;
         let (a, b): (GroupPort, GroupPort) = (a.parse()?, b.parse()?);
         if a == b {
             return Err(format!("{s:?}: the A and B groups are the same"));
@@ -203,7 +203,8 @@ pub struct ChannelReport {
     pub channel: Option<u32>,
     pub packets: u64,
     pub bytes: u64,
-    /// Packets that brought something new.
+    /// Packets that brought at least one new number (not heartbeats, not
+    /// later copies), plus those not in the format.
     pub unique: u64,
     /// Numbers missing at the end.
     pub gaps: u64,
@@ -243,7 +244,7 @@ pub struct ListenReport {
     pub unit: &'static str,
     /// Datagrams received, duplicates included.
     pub packets: u64,
-    /// Distinct datagrams (by sequence), plus those without a sequence.
+    /// Distinct datagrams (by sequence, heartbeats not counted), plus those without a sequence.
     pub unique: u64,
     pub bytes: u64,
     /// Numbers missing from the sequences at the end (of the merge, for A/B).
@@ -298,13 +299,14 @@ impl Chan {
 
     fn sequence(&mut self, side: Option<Side>, seq: u64, count: u64) {
         let fresh = match (&mut self.arb, side) {
-            (Some(arb), Some(side)) => arb.on(side, seq, count) || count == 0,
+            (Some(arb), Some(side)) => arb.on(side, seq, count),
             _ => !matches!(
                 self.seq.on_range(seq, count),
                 Seen::Duplicate | Seen::TooOld
             ),
         };
-        self.unique += fresh as u64;
+        // A heartbeat brings no number: it is not a distinct datagram.
+        self.unique += (fresh && count > 0) as u64;
     }
 
     fn merged(&self) -> &SeqTracker {
@@ -424,9 +426,13 @@ impl State {
                     let c = self.chan(stream, Some(h.channel as u32), ab);
                     c.messages += h.count as u64;
                     c.heartbeats += h.is_heartbeat() as u64;
-                    for (i, bit) in [starbase::INCREMENTAL, starbase::SNAPSHOT, starbase::RETRANSMIT]
-                        .into_iter()
-                        .enumerate()
+                    for (i, bit) in [
+                        starbase::INCREMENTAL,
+                        starbase::SNAPSHOT,
+                        starbase::RETRANSMIT,
+                    ]
+                    .into_iter()
+                    .enumerate()
                     {
                         c.types[i] += (h.packet_type & bit != 0) as u64;
                     }
@@ -467,10 +473,14 @@ impl State {
     fn live(&mut self, elapsed: f64) {
         let total_gaps = self.gaps();
         let rate: u64 = self.chans.values().map(|c| c.packets - c.shown).sum();
+        let p99 = if self.hist.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{:.0} us", self.hist.value_at_quantile(0.99) as f64 / 1e3)
+        };
         eprintln!(
-            "{elapsed:>5.1}s  {:>9} datagrams  {rate:>8} /s  gaps {total_gaps}  p99 {:.0} us  [{}]",
+            "{elapsed:>5.1}s  {:>9} datagrams  {rate:>8} /s  gaps {total_gaps}  p99 {p99}  [{}]",
             self.packets,
-            self.hist.value_at_quantile(0.99) as f64 / 1e3,
             self.format.map_or("deciding", |f| f.name()),
         );
         const MAX_LINES: usize = 40;
@@ -479,10 +489,7 @@ impl State {
             if n > 1 && i < MAX_LINES {
                 let m = c.merged();
                 let ab = c.arb.as_ref().map_or(String::new(), |a| {
-                    format!(
-                        "  A gaps {} B gaps {}",
-                        a.a.seq.missing, a.b.seq.missing
-                    )
+                    format!("  A gaps {} B gaps {}", a.a.seq.missing, a.b.seq.missing)
                 });
                 eprintln!(
                     "        {:<22} ch {:>5}  {:>8} pkts {:>6} /s  gaps {} dup {} reord {}{ab}",
@@ -497,7 +504,7 @@ impl State {
             }
             c.shown = c.packets;
         }
-        if n > MAX_LINES && n > 1 {
+        if n > MAX_LINES {
             eprintln!("        ... and {} more channels", n - MAX_LINES);
         }
     }
@@ -675,10 +682,7 @@ fn report(st: &State, auto: bool, elapsed: Duration) -> ListenReport {
                 retransmit: c.types[2],
                 ab: c.arb.as_ref().map(|arb| AbReport {
                     a: side_report(*stream, &arb.a),
-                    b: side_report(
-                        st.b_of.get(stream).copied().unwrap_or(*stream),
-                        &arb.b,
-                    ),
+                    b: side_report(st.b_of.get(stream).copied().unwrap_or(*stream), &arb.b),
                     redundant: arb.redundant,
                 }),
             }
@@ -887,7 +891,11 @@ mod tests {
         st.on(a, 0, &[1, 2, 3]);
         let r = report(&st, false, Duration::from_secs(1));
         let c1 = r.channels.iter().find(|c| c.channel == Some(1)).unwrap();
-        assert_eq!((c1.packets, c1.gaps, c1.holes), (6, 2, 1), "5 and 6 missing");
+        assert_eq!(
+            (c1.packets, c1.gaps, c1.holes),
+            (6, 2, 1),
+            "5 and 6 missing"
+        );
         assert_eq!((c1.duplicates, c1.reordered), (1, 1));
         assert_eq!(c1.messages, 12);
         assert_eq!(
