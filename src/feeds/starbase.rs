@@ -163,7 +163,10 @@ mod tests {
         assert_eq!(Header::parse(&b), Some(h));
         assert_eq!(h.next(), 1_003);
         assert!(looks_like(&b));
-        assert!(!looks_like(&b[..HDR_LEN]), "3 messages do not fit in 24 bytes");
+        assert!(
+            !looks_like(&b[..HDR_LEN]),
+            "3 messages do not fit in 24 bytes"
+        );
         let mut hb = vec![0u8; HDR_LEN];
         hdr(1_003, 0).write(&mut hb);
         assert!(looks_like(&hb) && Header::parse(&hb).unwrap().is_heartbeat());

@@ -125,8 +125,9 @@ pub fn run(a: &PublishArgs, stop: &AtomicBool, sent: &AtomicU64) -> std::io::Res
                 let size = deribit_size(rng.random::<f64>());
                 let shape = deribit::shape(size).expect("a shape for every size of the mix");
                 seqs[c] += 1;
-                let len = deribit::encode(&mut buf[off..], c as u16, seqs[c] as u32, shape, at as u8)
-                    .expect("the buffer holds a datagram of the mix");
+                let len =
+                    deribit::encode(&mut buf[off..], c as u16, seqs[c] as u32, shape, at as u8)
+                        .expect("the buffer holds a datagram of the mix");
                 items.push((a.groups[c % a.groups.len()].0, off..off + len));
                 off += len;
                 continue;
