@@ -416,7 +416,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Listen(a) => {
             let stop = Arc::new(AtomicBool::new(false));
             on_ctrl_c(stop.clone());
-            let (json, expect) = (a.json, a.expect);
+            let (json, expect, fail_on_gap) = (a.json, a.expect, a.fail_on_gap);
             let r = tokio::task::spawn_blocking(move || {
                 listen::run(&a, &stop, &listen::Live::default())
             })
@@ -431,6 +431,13 @@ async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
                     eprintln!("expected {n} datagrams, {} arrived", r.unique);
                     ExitCode::FAILURE
                 }
+                _ if fail_on_gap && r.gaps > 0 => {
+                    eprintln!(
+                        "{} {} missing in {} holes (--fail-on-gap)",
+                        r.gaps, r.unit, r.holes
+                    );
+                    ExitCode::from(2)
+                }
                 _ => ExitCode::SUCCESS,
             })
         }
@@ -438,10 +445,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
             let stop = Arc::new(AtomicBool::new(false));
             on_ctrl_c(stop.clone());
             let r = tokio::task::spawn_blocking(move || replay::run(&a, &stop)).await??;
-            eprintln!(
-                "replayed {} datagrams ({} bytes) in {:.2} s; {} left out, {} frames skipped",
-                r.sent, r.bytes, r.elapsed_s, r.left_out, r.skipped
-            );
+            eprintln!("{}", r.text());
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor(a) => Ok(if doctor::run(a).await? {
