@@ -446,3 +446,45 @@ fn an_egress_without_allow_refuses_to_start_and_says_how_to_fix_it() {
     assert!(!out.status.success());
     assert!(err.contains("--allow"), "{err}");
 }
+
+#[test]
+fn a_source_specific_ingress_relays_only_its_source() {
+    let port = free_udp();
+    let src = sa(&format!("239.37.1.1:{port}"));
+    let out = sa(&format!("239.37.2.1:{port}"));
+    let p = pair(
+        "ssm",
+        &[src],
+        "239.37.1.0/24=239.37.2.0/24",
+        "239.37.2.0/24",
+        &["--source", "127.0.0.2"],
+        &[],
+    );
+    let rx = Receiver::join(&[out]);
+    // Two senders on the loopback, from 127.0.0.1 and from 127.0.0.2.
+    let from = |ip: &str| {
+        let s = std::net::UdpSocket::bind((ip, 0)).unwrap();
+        socket2::SockRef::from(&s)
+            .set_multicast_if_v4(&std::net::Ipv4Addr::LOCALHOST)
+            .unwrap();
+        s
+    };
+    let (wanted, other) = (from("127.0.0.2"), from("127.0.0.1"));
+    for i in 0..100u32 {
+        wanted
+            .send_to(format!("wanted-{i}").as_bytes(), src)
+            .unwrap();
+        other.send_to(format!("other-{i}").as_bytes(), src).unwrap();
+    }
+    let got = rx.collect(200, Duration::from_secs(2), Duration::from_secs(10));
+    let got = got.get(&out).cloned().unwrap_or_default();
+    assert_eq!(got.len(), 100, "only the joined source's datagrams");
+    assert!(got.iter().all(|d| d.starts_with(b"wanted-")));
+    assert_eq!(
+        metric(
+            p.eg_http,
+            r#"mcast_relay_datagrams_out_total{feed="ssm",role="egress"}"#
+        ),
+        Some(100.0)
+    );
+}
