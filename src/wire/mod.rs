@@ -6,4 +6,6 @@ pub mod buffer;
 pub mod frame;
 #[cfg(test)]
 mod proptests;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod session;
