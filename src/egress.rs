@@ -29,7 +29,7 @@ use crate::net::tls::{self, BoxStream};
 use crate::obs::Obs;
 use crate::obs::links::Link;
 use crate::obs::logs::RateLimit;
-use crate::obs::metrics::{FeedStats, Metrics};
+use crate::obs::metrics::{FeedStats, GroupStats, Metrics};
 use crate::warn_limited;
 use crate::wire::buffer::FrameBuf;
 use crate::wire::frame::{self, Data, Frame, MAX_FRAME, MAX_HANDSHAKE_FRAME, Welcome};
@@ -41,6 +41,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often the egress acknowledges while data flows.
 const ACK_EVERY: Duration = Duration::from_millis(50);
 const READ_BUF: usize = 4 * 1024 * 1024;
+/// Per-group counter handles kept by an emitter; past this, looked up each time.
+const MAX_GROUP_HANDLES: usize = 1024;
 
 /// A feed's emission state. The active connection holds the lock for its life,
 /// so a takeover waits until the old connection stops emitting.
@@ -51,6 +53,7 @@ struct Emitter {
     recv_ns: Vec<u64>,
     emitted: Emitted,
     warned: HashSet<(SocketAddrV4, &'static str)>,
+    groups: HashMap<SocketAddrV4, Arc<GroupStats>>,
     max_payload: usize,
 }
 
@@ -98,6 +101,7 @@ impl Egress {
                 recv_ns: Vec::with_capacity(cfg.batch),
                 emitted: Emitted::default(),
                 warned: HashSet::new(),
+                groups: HashMap::new(),
                 max_payload: mcast::max_payload(&iface),
             };
             let feed = Arc::new(Feed {
@@ -503,9 +507,22 @@ impl Emitter {
                         .last_in_ns
                         .store(now, std::sync::atomic::Ordering::Relaxed);
                     for i in done..done + n {
-                        let len = self.pending[i].1.len() as u64;
+                        let (dst, range) = &self.pending[i];
+                        let len = range.len() as u64;
                         stats.datagrams_out.inc();
                         stats.bytes_out.inc_by(len);
+                        // One handle per group, kept (a label lookup per datagram would cost a lock).
+                        let g = match self.groups.get(dst) {
+                            Some(g) => g.clone(),
+                            None if self.groups.len() < MAX_GROUP_HANDLES => self
+                                .groups
+                                .entry(*dst)
+                                .or_insert_with(|| stats.group(*dst))
+                                .clone(),
+                            None => stats.group(*dst),
+                        };
+                        g.datagrams_out.inc();
+                        g.bytes_out.inc_by(len);
                         stats
                             .latency
                             .observe(now.saturating_sub(self.recv_ns[i]) as f64 * 1e-9);

@@ -206,6 +206,10 @@ async fn receive(
     stop: CancellationToken,
 ) {
     let mut batch = RecvBatch::new(cfg.batch, cfg.max_datagram);
+    let per_group: Vec<_> = groups
+        .iter()
+        .map(|g| stats.group(SocketAddrV4::new(*g, port)))
+        .collect();
     let mut odd = RateLimit::new(Duration::from_secs(10));
     loop {
         tokio::select! {
@@ -231,17 +235,15 @@ async fn receive(
                     warn_limited!(odd, from = %m.src, max = cfg.max_datagram, "datagram longer than max_datagram dropped");
                     continue;
                 }
-                let Some(dst) = m.dst.filter(|d| groups.contains(d)) else {
+                let Some(g) = m.dst.and_then(|d| groups.iter().position(|g| *g == d)) else {
                     stats.dropped("not_joined", 1);
                     warn_limited!(odd, from = %m.src, port, "datagram for a group this feed did not join dropped");
                     continue;
                 };
-                ring.push(
-                    m.kernel_ns.unwrap_or(now),
-                    SocketAddrV4::new(dst, port),
-                    m.src,
-                    payload,
-                );
+                let group = SocketAddrV4::new(groups[g], port);
+                ring.push(m.kernel_ns.unwrap_or(now), group, m.src, payload);
+                per_group[g].datagrams_in.inc();
+                per_group[g].bytes_in.inc_by(payload.len() as u64);
                 count += 1;
                 bytes += payload.len() as u64;
             }

@@ -51,6 +51,14 @@ fn datagrams_from_an_independent_sender_arrive_byte_identical_and_in_order() {
         r#"mcast_relay_datagrams_out_total{feed="t1",role="egress"}"#,
     );
     assert_eq!(out_count, Some(sent.len() as f64));
+    let per_group = format!(
+        r#"mcast_relay_group_datagrams_out_total{{feed="t1",role="egress",group="{out}"}}"#
+    );
+    assert_eq!(metric(p.eg_http, &per_group), Some(sent.len() as f64));
+    let per_group_in = format!(
+        r#"mcast_relay_group_datagrams_in_total{{feed="t1",role="ingress",group="{src}"}}"#
+    );
+    assert_eq!(metric(p.in_http, &per_group_in), Some(sent.len() as f64));
 }
 
 /// Replay the real Deribit capture through the relay and compare per group.
