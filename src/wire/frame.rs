@@ -207,7 +207,9 @@ pub fn decode(buf: &[u8], max: usize) -> Result<Option<(Frame<'_>, usize)>, Fram
         kind::HEARTBEAT => Frame::Heartbeat { sent_ns: r.u64()? },
         kind::GOODBYE => Frame::Goodbye {
             code: r.u16()?,
-            reason: String::from_utf8_lossy(r.short_bytes()?).into_owned(),
+            reason: std::str::from_utf8(r.short_bytes()?)
+                .map_err(|_| FrameError::Malformed("goodbye: reason is not UTF-8"))?
+                .to_string(),
         },
         other => return Err(FrameError::UnknownKind(other)),
     };
@@ -306,7 +308,7 @@ pub fn encode(frame: &Frame<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(&h.stream_id.to_be_bytes());
             out.extend_from_slice(&h.nonce);
             out.extend_from_slice(&h.key_id);
-            put_short(out, h.feed.as_bytes());
+            put_str(out, &h.feed);
             let n = h.manifest.len().min(MAX_MANIFEST);
             out.extend_from_slice(&(n as u16).to_be_bytes());
             for a in &h.manifest[..n] {
@@ -343,7 +345,7 @@ pub fn encode(frame: &Frame<'_>, out: &mut Vec<u8>) {
         Frame::Goodbye { code, reason } => {
             out.push(kind::GOODBYE);
             out.extend_from_slice(&code.to_be_bytes());
-            put_short(out, reason.as_bytes());
+            put_str(out, reason);
         }
     }
     let len = (out.len() - start - 4) as u32;
@@ -399,6 +401,16 @@ fn put_short(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&bytes[..n]);
 }
 
+/// A string as a u8 length and its bytes, cut at a character boundary so the
+/// peer still reads valid UTF-8.
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    let mut n = s.len().min(255);
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    put_short(out, &s.as_bytes()[..n]);
+}
+
 fn put_addr(out: &mut Vec<u8>, a: &SocketAddrV4) {
     out.extend_from_slice(&a.ip().octets());
     out.extend_from_slice(&a.port().to_be_bytes());
@@ -428,6 +440,34 @@ mod tests {
         assert_eq!(out[4], kind::DATA);
         assert_eq!(&out[21..27], &[239, 1, 2, 3, 0x17, 0xd4]);
         assert_eq!(&out[33..], b"xy");
+    }
+
+    #[test]
+    fn long_reasons_are_cut_between_characters() {
+        let reason = "é".repeat(200);
+        let mut out = Vec::new();
+        encode(
+            &Frame::Goodbye {
+                code: 9,
+                reason: reason.clone(),
+            },
+            &mut out,
+        );
+        let Frame::Goodbye { reason: back, .. } = decode(&out, MAX_FRAME).unwrap().unwrap().0
+        else {
+            panic!()
+        };
+        assert_eq!(back.len(), 254, "127 two-byte characters fit in 255 bytes");
+        assert!(reason.starts_with(&back));
+    }
+
+    #[test]
+    fn a_reason_that_is_not_utf8_is_malformed() {
+        let out = [0, 0, 0, 5, kind::GOODBYE, 0, 1, 1, 0xff];
+        assert!(matches!(
+            decode(&out, MAX_FRAME),
+            Err(FrameError::Malformed(_))
+        ));
     }
 
     #[test]

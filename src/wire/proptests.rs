@@ -78,7 +78,7 @@ fn owned() -> impl Strategy<Value = Owned> {
         )),
         any::<u64>().prop_map(|next_seq| Owned::Frame(Frame::Ack { next_seq })),
         any::<u64>().prop_map(|sent_ns| Owned::Frame(Frame::Heartbeat { sent_ns })),
-        (any::<u16>(), "[ -~]{0,200}")
+        (any::<u16>(), "\\PC{0,60}")
             .prop_map(|(code, reason)| Owned::Frame(Frame::Goodbye { code, reason })),
     ]
 }
