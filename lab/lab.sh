@@ -1,0 +1,86 @@
+# Names, addresses and settings of the lab; sourced by lab/up, lab/down, lab/link.
+# Everything is named after the prefix (first argument or $LAB_PREFIX, default
+# "mcl"), so several labs and leftovers of a failed run never clash.
+
+LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+P=${LAB_PREFIX:-mcl}
+if [ $# -gt 0 ] && [[ $1 != -* ]] && [[ $1 != *=* ]] && [ "$1" != ldn ] && [ "$1" != tyo ]; then
+    P=$1
+    shift
+fi
+if ! [[ $P =~ ^[A-Za-z0-9_]{1,24}$ ]]; then
+    echo "lab: prefix must be 1-24 of [A-Za-z0-9_], not '$P'" >&2
+    exit 2
+fi
+ARGS=("$@")
+RUN=${LAB_RUN_ROOT:-/tmp/mcast-lab}/$P
+
+# Namespaces: the datacenter, the two WAN links (the emulator sits in them),
+# the two egress hosts, the two VPCs (a bridge each: the multicast domain),
+# London's customers A (joined) and B (not joined), Tokyo's T, and a stranger
+# inside the London VPC.
+NS_DC=$P-dc
+NS_WL=$P-wl
+NS_WT=$P-wt
+NS_LDN=$P-ldn
+NS_TYO=$P-tyo
+NS_VL=$P-vl
+NS_VT=$P-vt
+NS_CA=$P-ca
+NS_CB=$P-cb
+NS_CT=$P-ct
+NS_X=$P-x
+ALL_NS=("$NS_DC" "$NS_WL" "$NS_WT" "$NS_LDN" "$NS_TYO" "$NS_VL" "$NS_VT" "$NS_CA" "$NS_CB" "$NS_CT" "$NS_X")
+
+# Addresses (all private, all inside the namespaces).
+DC_FEED=10.200.0.1       # dc feed0: the exchange LAN the publisher sends on
+DC_WL=10.200.1.1         # dc wl0   <-> 10.200.1.2 wl d0   (/30)
+WL_DC=10.200.1.2
+WL_LDN=10.200.1.5        # wl l0    <-> 10.200.1.6 ldn wan0 (/30)
+LDN_WAN=10.200.1.6
+DC_WT=10.200.2.1         # dc wt0   <-> 10.200.2.2 wt d0   (/30)
+WT_DC=10.200.2.2
+WT_TYO=10.200.2.5        # wt l0    <-> 10.200.2.6 tyo wan0 (/30)
+TYO_WAN=10.200.2.6
+LDN_VPC=10.201.1.1       # London VPC 10.201.1.0/24: egress vpc0
+CA_ADDR=10.201.1.11
+CB_ADDR=10.201.1.12
+X_ADDR=10.201.1.66
+TYO_VPC=10.202.1.1       # Tokyo VPC 10.202.1.0/24: egress vpc0
+CT_ADDR=10.202.1.11
+
+# One-way delays of the two WAN links. LD4 to eu-west-2 over Direct Connect is
+# about a millisecond; London to Tokyo is ~230 ms round trip on the AWS
+# backbone, so 115 ms each way.
+LDN_DELAY_MS=${LAB_LDN_DELAY_MS:-1}
+TYO_DELAY_MS=${LAB_TYO_DELAY_MS:-115}
+
+# The VPC bridges' IGMP querier: a general query every 120 s, as the Transit
+# Gateway sends (in centiseconds; the IGMP scenario shortens it to see a refresh).
+QUERY_INTERVAL_CS=${LAB_QUERY_INTERVAL_CS:-12000}
+
+# The IGMP version customers force (sysctl force_igmp_version); 0 = kernel default (v3).
+CUSTOMER_IGMP=${LAB_CUSTOMER_IGMP:-2}
+
+# The feed the relays carry when started by `lab/up --relays`.
+FEED=prod
+FEED_PORT=6667
+FEED_GROUPS=${LAB_GROUPS:-239.201.0.1:6100,239.201.0.2:6101}
+ALLOW=239.201.0.0/16
+
+lab_bin() {
+    local root
+    root=$(cd "$LAB_DIR/.." && pwd)
+    if [ -n "${MCAST_RELAY_BIN:-}" ]; then
+        echo "$MCAST_RELAY_BIN"
+    elif [ -x "$root/target/release/mcast-relay" ]; then
+        echo "$root/target/release/mcast-relay"
+    else
+        echo "$root/target/debug/mcast-relay"
+    fi
+}
+
+lab_namespaces() {
+    # Every namespace of this prefix, including ones a failed run left behind.
+    ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${P}-(dc|wl|wt|ldn|tyo|vl|vt|ca|cb|ct|x)\$" || true
+}
