@@ -106,7 +106,6 @@ def main():
         running = False
 
     signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
 
     def write_stats():
         if not args.stats:
@@ -129,6 +128,7 @@ def main():
                 ctl_mtime = m
                 cfg = read_ctl(args.ctl, cfg)
                 print(f"linkemu {args.a}<->{args.b}: {cfg}", file=sys.stderr, flush=True)
+                write_stats()
         if now >= next_stats:
             next_stats = now + 0.5
             write_stats()
