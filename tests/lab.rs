@@ -710,7 +710,7 @@ struct Arrival {
 /// Leaves its groups when dropped (a failed test does not leave it running).
 struct Receiver {
     stop: Arc<AtomicBool>,
-    h: Option<JoinHandle<Vec<Arrival>>>,
+    h: Option<JoinHandle<(Vec<Arrival>, u64)>>,
 }
 
 impl Receiver {
@@ -730,7 +730,7 @@ impl Receiver {
                     use socket2::{Domain, Protocol, Socket, Type};
                     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
                     s.set_reuse_address(true).unwrap();
-                    let bytes: libc::c_int = 16 << 20;
+                    let bytes: libc::c_int = 64 << 20;
                     // SAFETY: setsockopt with a valid fd and an int option value.
                     unsafe {
                         libc::setsockopt(
@@ -787,16 +787,28 @@ impl Receiver {
                     std::thread::sleep(Duration::from_micros(200));
                 }
             }
-            out
+            // What the kernel dropped for want of buffer space, so a receiver's
+            // own overflow is never mistaken for the relay's loss.
+            let drops = fs::read_to_string("/proc/thread-self/net/udp")
+                .unwrap_or_default()
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+                .sum();
+            (out, drops)
         });
         rx.recv_timeout(Duration::from_secs(5))
             .expect("receiver joined");
         Receiver { stop, h: Some(h) }
     }
 
+    /// Leave and return the arrivals; panics if the receiver's own socket
+    /// buffers overflowed (that would be the test's loss, not the relay's).
     fn finish(mut self) -> Vec<Arrival> {
         self.stop.store(true, Ordering::Relaxed);
-        self.h.take().unwrap().join().expect("receiver")
+        let (got, drops) = self.h.take().unwrap().join().expect("receiver");
+        assert_eq!(drops, 0, "the test's receiver overflowed its socket buffer");
+        got
     }
 }
 
