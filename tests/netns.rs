@@ -20,14 +20,25 @@ impl Netns {
     fn new(tag: &str) -> Netns {
         let name = format!("mcr-{tag}-{}", std::process::id());
         let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        assert!(Command::new("ip").args(["netns", "add", &name]).status().unwrap().success());
+        assert!(
+            Command::new("ip")
+                .args(["netns", "add", &name])
+                .status()
+                .unwrap()
+                .success()
+        );
         let ns = Netns(name);
         ns.ip(&["link", "set", "lo", "up"]);
         ns
     }
 
     fn ip(&self, args: &[&str]) {
-        let ok = Command::new("ip").args(["netns", "exec", &self.0, "ip"]).args(args).status().unwrap().success();
+        let ok = Command::new("ip")
+            .args(["netns", "exec", &self.0, "ip"])
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
         assert!(ok, "ip {args:?} in {}", self.0);
     }
 
@@ -35,7 +46,9 @@ impl Netns {
     /// (this kernel has no dummy driver), the other end up and unaddressed.
     fn iface(&self, name: &str, cidr: &str, mtu: &str) {
         let peer = format!("{name}p");
-        self.ip(&["link", "add", name, "mtu", mtu, "type", "veth", "peer", "name", &peer, "mtu", mtu]);
+        self.ip(&[
+            "link", "add", name, "mtu", mtu, "type", "veth", "peer", "name", &peer, "mtu", mtu,
+        ]);
         self.ip(&["link", "set", &peer, "up"]);
         self.ip(&["link", "set", name, "multicast", "on", "up"]);
         self.ip(&["addr", "add", cidr, "dev", name]);
@@ -51,12 +64,19 @@ impl Netns {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        Proc { child, name: name.into() }
+        Proc {
+            child,
+            name: name.into(),
+        }
     }
 
     /// Run a tool to completion inside the namespace; returns stdout.
     fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("ip").args(["netns", "exec", &self.0, BIN]).args(args).output().unwrap();
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.0, BIN])
+            .args(args)
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -86,7 +106,19 @@ impl Drop for Netns {
 }
 
 fn listen_json(ns: &Netns, iface: &str, group: &str, duration: &str) -> serde_json::Value {
-    let out = ns.run(&["listen", "--iface", iface, "--group", group, "--duration", duration, "--idle", "1s", "--json", "--quiet"]);
+    let out = ns.run(&[
+        "listen",
+        "--iface",
+        iface,
+        "--group",
+        group,
+        "--duration",
+        duration,
+        "--idle",
+        "1s",
+        "--json",
+        "--quiet",
+    ]);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
@@ -100,11 +132,35 @@ fn the_ingress_joins_again_when_its_interface_comes_back() {
     ns.iface("feed0", "10.78.0.1/24", "1500");
     let _eg = ns.spawn(
         "egress",
-        &["egress", "--listen", "r=127.0.0.1:7001", "--iface", "lo", "--map", "239.78.1.0/24=239.78.2.0/24", "--allow", "239.78.2.0/24", "--http", "127.0.0.1:7101"],
+        &[
+            "egress",
+            "--listen",
+            "r=127.0.0.1:7001",
+            "--iface",
+            "lo",
+            "--map",
+            "239.78.1.0/24=239.78.2.0/24",
+            "--allow",
+            "239.78.2.0/24",
+            "--http",
+            "127.0.0.1:7101",
+        ],
     );
     let ing = ns.spawn(
         "ingress",
-        &["ingress", "--feed", "r", "--iface", "feed0", "--group", "239.78.1.1:5001", "--dest", "127.0.0.1:7001", "--http", "127.0.0.1:7102"],
+        &[
+            "ingress",
+            "--feed",
+            "r",
+            "--iface",
+            "feed0",
+            "--group",
+            "239.78.1.1:5001",
+            "--dest",
+            "127.0.0.1:7001",
+            "--http",
+            "127.0.0.1:7102",
+        ],
     );
     let up = r#"mcast_relay_connected_peers{feed="r",role="egress"}"#;
     assert!(eventually(Duration::from_secs(10), || ns.metric(7101, up) == Some(1.0)));
@@ -112,7 +168,19 @@ fn the_ingress_joins_again_when_its_interface_comes_back() {
         let listener = std::thread::scope(|s| {
             let l = s.spawn(|| listen_json(&ns, "lo", "239.78.2.1:5001", "6s"));
             std::thread::sleep(Duration::from_millis(500));
-            ns.run(&["publish", "--iface", "feed0", "--group", "239.78.1.1:5001", "--count", n, "--rate", "1000", "--size", "100"]);
+            ns.run(&[
+                "publish",
+                "--iface",
+                "feed0",
+                "--group",
+                "239.78.1.1:5001",
+                "--count",
+                n,
+                "--rate",
+                "1000",
+                "--size",
+                "100",
+            ]);
             l.join().unwrap()
         });
         listener["unique"].as_u64().unwrap()
@@ -138,11 +206,37 @@ fn datagrams_too_big_for_the_egress_interface_are_dropped_not_fragmented() {
     ns.iface("vpc0", "10.79.0.1/24", "1500");
     let _eg = ns.spawn(
         "egress",
-        &["egress", "--listen", "m=127.0.0.1:7001", "--iface", "vpc0", "--map", "239.79.1.0/24=239.79.2.0/24", "--allow", "239.79.2.0/24", "--http", "127.0.0.1:7101"],
+        &[
+            "egress",
+            "--listen",
+            "m=127.0.0.1:7001",
+            "--iface",
+            "vpc0",
+            "--map",
+            "239.79.1.0/24=239.79.2.0/24",
+            "--allow",
+            "239.79.2.0/24",
+            "--http",
+            "127.0.0.1:7101",
+        ],
     );
     let _ing = ns.spawn(
         "ingress",
-        &["ingress", "--feed", "m", "--iface", "lo", "--group", "239.79.1.1:5001", "--group", "239.79.1.2:5001", "--dest", "127.0.0.1:7001", "--http", "127.0.0.1:7102"],
+        &[
+            "ingress",
+            "--feed",
+            "m",
+            "--iface",
+            "lo",
+            "--group",
+            "239.79.1.1:5001",
+            "--group",
+            "239.79.1.2:5001",
+            "--dest",
+            "127.0.0.1:7001",
+            "--http",
+            "127.0.0.1:7102",
+        ],
     );
     let up = r#"mcast_relay_connected_peers{feed="m",role="egress"}"#;
     assert!(eventually(Duration::from_secs(10), || ns.metric(7101, up) == Some(1.0)));
@@ -150,12 +244,42 @@ fn datagrams_too_big_for_the_egress_interface_are_dropped_not_fragmented() {
         let a = s.spawn(|| listen_json(&ns, "vpc0", "239.79.2.1:5001", "5s"));
         let b = s.spawn(|| listen_json(&ns, "vpc0", "239.79.2.2:5001", "5s"));
         std::thread::sleep(Duration::from_millis(500));
-        ns.run(&["publish", "--group", "239.79.1.1:5001", "--count", "200", "--rate", "1000", "--size", "1472"]);
-        ns.run(&["publish", "--group", "239.79.1.2:5001", "--count", "200", "--rate", "1000", "--size", "1473"]);
+        ns.run(&[
+            "publish",
+            "--group",
+            "239.79.1.1:5001",
+            "--count",
+            "200",
+            "--rate",
+            "1000",
+            "--size",
+            "1472",
+        ]);
+        ns.run(&[
+            "publish",
+            "--group",
+            "239.79.1.2:5001",
+            "--count",
+            "200",
+            "--rate",
+            "1000",
+            "--size",
+            "1473",
+        ]);
         (a.join().unwrap(), b.join().unwrap())
     });
-    assert_eq!(small["unique"].as_u64(), Some(200), "1,472 bytes fit: {small}");
-    assert_eq!(big["packets"].as_u64(), Some(0), "1,473 bytes would fragment: never sent: {big}");
+    assert_eq!(
+        small["unique"].as_u64(),
+        Some(200),
+        "1,472 bytes fit: {small}"
+    );
+    assert_eq!(
+        big["packets"].as_u64(),
+        Some(0),
+        "1,473 bytes would fragment: never sent: {big}"
+    );
     let too_big = r#"mcast_relay_drops_total{feed="m",role="egress",reason="too_big"}"#;
-    assert!(eventually(Duration::from_secs(3), || ns.metric(7101, too_big) == Some(200.0)));
+    assert!(eventually(Duration::from_secs(3), || ns
+        .metric(7101, too_big)
+        == Some(200.0)));
 }

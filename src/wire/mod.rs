@@ -4,8 +4,8 @@
 pub mod auth;
 pub mod buffer;
 pub mod frame;
-#[cfg(test)]
-mod proptests;
 #[doc(hidden)]
 pub mod fuzz;
+#[cfg(test)]
+mod proptests;
 pub mod session;
