@@ -4,6 +4,7 @@ results bench/run collects (also usable on a saved JSON: bench/run --render)."""
 import html
 import math
 import os
+import shlex
 
 MIB = 1 << 20
 TITLES = {
@@ -239,7 +240,7 @@ def targets(results):
                      "**met**" if peak_eg <= b_eg else "**missed**"))
     st = results.get("stall")
     if st and "error" not in st:
-        h = st["hwm"]["ingress"]
+        h = max(st["hwm"]["ingress"], (st.get("hwm_after_resume") or {}).get("ingress", 0))
         rows.append((f"ingress peak RSS with one of two destinations stalled ({st['secs']:.0f} s at "
                      f"{k(st['rate'])}/s, {st['size']} B)",
                      f"{h / MIB:.1f} / {st['budget_ingress'] / MIB:.0f} MiB",
@@ -443,7 +444,7 @@ def render(results, out_path, img_dir):
              "Targets and method: issue 7.\n")
     o.append("## Run\n")
     o.append("| | |\n|---|---|")
-    o.append(f"| command | `{' '.join(results['argv'])}` (as root) |")
+    o.append(f"| command | `{md_escape(shlex.join(results['argv']))}` (as root) |")
     o.append(f"| mode | {mode_text}; {medians} for the saturation rate and the latencies |")
     o.append(f"| date | {m['date']} |")
     o.append(f"| machine | {m['nproc']} CPUs, {m['cpu']}, Linux {m['kernel']} |")
@@ -479,15 +480,30 @@ def render(results, out_path, img_dir):
     st = results.get("stall")
     if st and "error" not in st:
         o.append("## A stalled destination\n")
+        behind = st.get("behind_drops")
         o.append(f"One ingress with two `--dest`, the second egress `SIGSTOP`ped for the whole trial: "
-                 f"{st['sent']:,} datagrams of {st['size']} B at {k(st['rate'])}/s for {st['secs']:.0f} s. "
-                 f"The live destination's receiver got {st['unique']:,} (loss {pct(st['loss'])}, "
-                 f"p50/p99 {us(st['lat']['p50'])}/{us(st['lat']['p99'])} µs); the ingress counted "
-                 f"{st['behind_drops'] if st['behind_drops'] is not None else '?':,.0f} datagrams dropped for "
-                 f"the stalled destination (`drops_total{{reason=\"behind\"}}`). Peak RSS: "
-                 + ", ".join(f"{n} {v / MIB:.1f} MiB" for n, v in st["hwm"].items())
-                 + f" (ingress budget {st['budget_ingress'] / MIB:.0f} MiB).\n")
-    o.append(METHOD.format(secs=M["secs"], start=k(M["start"]), max=k(M["max_rate"]),
+                 f"{st['sent']:,} datagrams of {st['size']} B at {k(st['rate'])}/s for {st['secs']:.0f} s, "
+                 f"enough to fill the {results['window_bytes'] / MIB:.0f} MiB window 1.5 times over. "
+                 f"The live destination's receiver got {st['unique']:,} (loss {pct(st['loss'])}; kernel drops "
+                 f"at the ingress's socket {st.get('drops_in', 0):,}, at the receiver's {st.get('drops_rx', 0):,}; "
+                 f"p50/p99 {us(st['lat']['p50'])}/{us(st['lat']['p99'])} µs). 3 s after `SIGCONT` the ingress "
+                 f"had counted {'?' if behind is None else f'{behind:,.0f}'} datagrams lost for the stalled "
+                 f"destination (`drops_total{{reason=\"behind\"}}`)"
+                 + (f"; {', '.join(st['died_after_resume'])} had exited" if st.get("died_after_resume") else "")
+                 + ".\n")
+        o.append("| process | peak RSS (VmHWM) at the end of the stall | after the resume | budget |")
+        o.append("|---|---|---|---|")
+        after = st.get("hwm_after_resume") or {}
+        for n, v in st["hwm"].items():
+            budget = st["budget_ingress"] if n == "ingress" else st["budget_egress"]
+            a_ = after.get(n)
+            o.append(f"| {n} | {v / MIB:.1f} MiB | {'-' if a_ is None else f'{a_ / MIB:.1f} MiB'} | "
+                     f"{budget / MIB:.0f} MiB |")
+        o.append("")
+    elif st:
+        o.append("## A stalled destination\n")
+        o.append(f"The trial failed: {md_escape(st['error'])}\n")
+    o.append(METHOD.format(secs=M["secs"], backlog_ms=M["secs"] * 0.05 * 1000, start=k(M["start"]), max=k(M["max_rate"]),
                            res=round((M["resolution"] - 1) * 100), confirm=M["confirm"] + 1,
                            rates=" and ".join(k(r) + "/s" for r in M["lat_rates"]),
                            cpu_at=k(max(M["lat_rates"]))))
@@ -526,11 +542,18 @@ METHOD = """## Method
   --udp-sendto B:PB`; it joins no group, so a socket of the harness keeps A
   joined on `lo`. The peers use another port for B than for A: their first hop
   binds `0.0.0.0:PA` or `A:PA` and would otherwise also read B.
-- **Zero-loss rate**: the highest offered rate with loss below 0.01%. Trials of
-  {secs:.0f} s; doubling from {start}/s (ceiling {max}/s) until a trial loses,
-  then geometric bisection to within {res}%, then the found rate must pass a
-  majority of {confirm} trials (else 15% lower, again). "Sender-bound" means the
-  publisher itself could not offer more (the figure is what it offered).
+- **Zero-loss rate**: the highest offered rate that passes: loss below 0.01%,
+  the publisher really offered it (at least 97%; on 2 CPUs a busy relay can
+  starve the publisher), and the path kept up: p99 one-way latency within 5%
+  of the trial ({backlog_ms:.0f} ms). Without that last condition a relay with a
+  big buffer passes any rate for as long as its buffer lasts (mcast-relay's
+  64 MiB window holds over 300,000 datagrams of 160 B). Trials of {secs:.0f} s;
+  doubling from {start}/s (ceiling {max}/s) until a rate fails (twice in a row
+  outside smoke mode: one failure may be another process taking the CPUs),
+  then geometric bisection to within {res}%, then the found rate must pass a majority of
+  {confirm} trials (else 15% lower, again). The note says what failed above
+  the rate: *loss*, *backlog* (latency grew), *publisher-bound* (the publisher
+  could not offer more: a lower bound, marked ≥).
 - **Saturation**: `--rate 0` (as fast as the publisher sends); delivered =
   distinct datagrams received / (first send to last arrival).
 - **Latency**: p50, p99 and p99.9 at {rates}, each the median over the trials.
