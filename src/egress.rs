@@ -372,7 +372,11 @@ async fn receive<S: AsyncRead + AsyncWrite + Unpin>(
     let mut last_ack = Instant::now();
     let mut ctl = Vec::with_capacity(64);
     loop {
-        let deadline = live.next_deadline().min(last_ack + ACK_EVERY);
+        // Wake for an Ack only when one is owed: an idle link must sleep.
+        let mut deadline = live.next_deadline();
+        if em.emitted.next_seq() != acked {
+            deadline = deadline.min(last_ack + ACK_EVERY);
+        }
         tokio::select! {
             r = rd.read(fb.unfilled()) => {
                 let n = r?;
