@@ -104,6 +104,54 @@ pub struct Common {
     /// Seconds without datagrams before a feed shows as degraded (/status, /metrics, logs; never /healthz); 0 turns it off [default: 10].
     #[arg(long, env = "MCAST_RELAY_DEGRADED_AFTER")]
     pub degraded_after: Option<u64>,
+    /// Runtime worker threads [default: 2]. Flags and environment only.
+    #[arg(long, env = "MCAST_RELAY_THREADS", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: Option<u16>,
+    /// Pin the process to these CPUs, e.g. 2,3 or 2-3. Flags and environment only.
+    #[arg(long, env = "MCAST_RELAY_CPUS", value_parser = parse_cpus)]
+    pub cpus: Option<CpuList>,
+    /// Busy-poll the multicast receive sockets for this many microseconds
+    /// (SO_BUSY_POLL; needs a driver that supports it and CAP_NET_ADMIN above
+    /// net.core.busy_read) [default: off].
+    #[arg(long, env = "MCAST_RELAY_BUSY_POLL")]
+    pub busy_poll: Option<u32>,
+}
+
+/// CPUs to pin to.
+#[derive(Debug, Clone)]
+pub struct CpuList(pub Vec<usize>);
+
+fn parse_cpus(s: &str) -> Result<CpuList, String> {
+    let mut v = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || format!("{part:?} is not a CPU number or range (e.g. 2,3 or 2-3)");
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b || b >= 1024 {
+                    return Err(bad());
+                }
+                v.extend(a..=b);
+            }
+            None => v.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    if v.is_empty() {
+        return Err("no CPU given".into());
+    }
+    Ok(CpuList(v))
+}
+
+/// Pin this process (and the threads it starts later) to `cpus`.
+fn pin(cpus: &CpuList) -> anyhow::Result<()> {
+    let mut set = nix::sched::CpuSet::new();
+    for c in &cpus.0 {
+        set.set(*c)
+            .map_err(|e| anyhow::anyhow!("--cpus: CPU {c}: {e}"))?;
+    }
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .map_err(|e| anyhow::anyhow!("--cpus: {e}"))
 }
 
 #[derive(Args, Debug, Clone)]
@@ -254,6 +302,9 @@ impl Common {
         if let Some(e) = self.emf_interval {
             c.emf_interval = e;
         }
+        if let Some(us) = self.busy_poll {
+            c.ingress.iter_mut().for_each(|f| f.busy_poll = us);
+        }
         if let Some(d) = self.degraded_after {
             c.degraded_after = Some(d);
         }
@@ -354,7 +405,21 @@ fn env_var(k: &str) -> Option<String> {
 /// Parse the command line and run it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let common = match &cli.command {
+        Command::Ingress(a) => Some(&a.common),
+        Command::Egress(a) => Some(&a.common),
+        Command::Run(c) => Some(c),
+        _ => None,
+    };
+    if let Some(cpus) = common.and_then(|c| c.cpus.as_ref())
+        && let Err(e) = pin(cpus)
+    {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    let threads = common.and_then(|c| c.threads).unwrap_or(2) as usize;
     let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
         .enable_all()
         .build()
     {

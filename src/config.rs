@@ -86,6 +86,9 @@ pub struct IngressFeed {
     /// Longest datagram received whole; longer ones are dropped and counted.
     #[serde(default = "d_max_datagram")]
     pub max_datagram: usize,
+    /// Busy-poll the receive sockets this many microseconds (SO_BUSY_POLL); 0 is off.
+    #[serde(default)]
+    pub busy_poll: u32,
     /// TLS: the CA that signed the egress's certificate; setting it turns TLS on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_ca: Option<PathBuf>,
@@ -449,6 +452,7 @@ impl IngressFeed {
             rcvbuf: d_sockbuf(),
             batch: d_batch(),
             max_datagram: d_max_datagram(),
+            busy_poll: 0,
             tls_ca: None,
             tls_server_name: None,
             tls_cert: None,

@@ -82,6 +82,17 @@ impl Ingress {
         for (sock, port, groups) in mcast::receivers(&cfg.groups, &iface, how, cfg.rcvbuf)
             .with_context(|| format!("ingress {:?}", cfg.feed))?
         {
+            if cfg.busy_poll > 0 {
+                let fd = std::os::fd::AsFd::as_fd(&sock);
+                if let Err(e) = crate::net::batch::set_int(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_BUSY_POLL,
+                    cfg.busy_poll as i32,
+                ) {
+                    tracing::warn!(error = %e, "--busy-poll: SO_BUSY_POLL refused (needs CAP_NET_ADMIN above net.core.busy_read)");
+                }
+            }
             sockets.push((Arc::new(UdpSocket::from_std(sock)?), port, groups));
         }
         tracing::info!(feed = %cfg.feed, iface = %iface.name, groups = cfg.groups.len(), dests = ?cfg.dests, "ingress joined");
