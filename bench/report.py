@@ -455,7 +455,7 @@ def render(results, out_path, img_dir):
              "Targets and method: issue 7.\n")
     o.append("## Run\n")
     o.append("| | |\n|---|---|")
-    o.append(f"| command | `{md_escape(shlex.join(results['argv']))}` (as root) |")
+    o.append(f"| command | `{md_escape(shlex.join(repro_argv(results['argv'])))}` (as root) |")
     o.append(f"| mode | {mode_text}; {medians} for the saturation rate and the latencies |")
     o.append(f"| date | {m['date']} |")
     o.append(f"| machine | {m['nproc']} CPUs, {m['cpu']}, Linux {m['kernel']} |")
@@ -526,6 +526,22 @@ def render(results, out_path, img_dir):
     return "\n".join(o)
 
 
+def repro_argv(argv):
+    """The command without the options that only annotate the document."""
+    out, skip = [], False
+    for x in argv:
+        if skip:
+            skip = False
+            continue
+        if x in ("--label", "--notes"):
+            skip = True
+            continue
+        if x.startswith(("--label=", "--notes=")):
+            continue
+        out.append(x)
+    return out
+
+
 def fmt_load(l):
     if not l:
         return "?"
@@ -552,7 +568,8 @@ METHOD = """## Method
   `--tls-ca --tls-server-name localhost`). *socat pair*: `socat -u
   UDP4-RECV:PA,ip-add-membership=A:127.0.0.1 TCP4:127.0.0.1:T` and `socat -u
   TCP4-LISTEN:T UDP4-DATAGRAM:B:PB`; the tuned variant adds `nodelay` on both TCP
-  ends and a 4 MiB receive buffer (`SO_RCVBUFFORCE`). *udp-over-tcp*
+  ends and `rcvbuf=4194304` on the UDP socket (`SO_RCVBUF`, so capped by
+  `net.core.rmem_max`, shown above; socat 1.7 applies no `SO_RCVBUFFORCE` there). *udp-over-tcp*
   (`cargo install udp-over-tcp --locked --root bench/.tools`, one binary, both
   directions): `--tcp-listen T --udp-bind A:PA` and `--tcp-connect T
   --udp-sendto B:PB`; it joins no group, so a socket of the harness keeps A
@@ -566,8 +583,8 @@ METHOD = """## Method
   64 MiB window holds over 300,000 datagrams of 160 B). Trials of {secs:.0f} s;
   doubling from {start}/s (ceiling {max}/s) until a rate fails (twice in a row
   outside smoke mode: one failure may be another process taking the CPUs),
-  then geometric bisection to within {res}%, then the found rate must pass a majority of
-  {confirm} trials (else 15% lower, again). The note says what failed above
+  then geometric bisection to within {res}%, then the found rate must pass more
+  than half of {confirm} trials (else 15% lower, again). The note says what failed above
   the rate: *loss*, *backlog* (latency grew), *publisher-bound* (the publisher
   could not offer more: a lower bound, marked ≥).
 - **Saturation**: `--rate 0` (as fast as the publisher sends); delivered =
@@ -575,7 +592,8 @@ METHOD = """## Method
 - **Latency**: p50, p99 and p99.9 at {rates}, each the median over the trials.
 - **CPU**: utime + stime of the relay processes only (ingress + egress, both
   socats, both udp-over-tcp processes; not the publisher or the receiver) from
-  `/proc/PID/stat` over a trial, per million datagrams delivered, at
+  `/proc/PID/stat` over a trial, per million datagrams' worth of payload
+  delivered (so socat is not charged for the boundaries it merged), at
   {cpu_at}/s offered.
 - **Memory**: `VmHWM` of each relay process (`/proc/PID/status`) at the end of
   each trial, the highest over all trials. The budget the issue sets is the
