@@ -467,6 +467,9 @@ def render(results, out_path, img_dir):
         if t:
             o.append(f"| {name} | " + (t.get("version", "?") if t.get("ok") else f"not installed: {t.get('why')}") + " |")
     o.append(f"| socket buffer caps | net.core.rmem_max {m.get('rmem_max')}, wmem_max {m.get('wmem_max')} |")
+    if results.get("ingress_args") or results.get("egress_args"):
+        o.append(f"| extra relay flags | ingress `{results.get('ingress_args') or '-'}`, "
+                 f"egress `{results.get('egress_args') or '-'}` |")
     o.append(f"| ingress window | {results['window_bytes'] / MIB:.0f} MiB"
              + (" (set with --window-bytes)" if results.get("window_flag") else " (the default)") + " |")
     o.append(f"| took | {results.get('elapsed_s', 0) / 60:.1f} min |")
