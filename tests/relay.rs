@@ -496,3 +496,52 @@ fn a_source_specific_ingress_relays_only_its_source() {
         Some(100.0)
     );
 }
+
+#[test]
+fn a_relay_whose_stderr_is_gone_still_stops_on_sigterm() {
+    // A closed log pipe made tracing-subscriber panic in whichever task logged
+    // next; the SIGTERM task was one of them, so the relay never stopped.
+    let mut child = std::process::Command::new(BIN)
+        .args([
+            "egress",
+            "--listen",
+            "e=127.0.0.1:0",
+            "--iface",
+            "lo",
+            "--allow",
+            "239.38.0.0/16",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "it runs on without its stderr"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if t.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "stopped cleanly on SIGTERM: {status:?}"
+    );
+}

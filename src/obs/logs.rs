@@ -36,11 +36,27 @@ pub fn init_with(format: LogFormat, default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| Stderr);
     let _ = match format {
         LogFormat::Text => b.try_init(),
         LogFormat::Json => b.json().flatten_event(true).try_init(),
     };
+}
+
+/// stderr that never fails: when it is gone (a closed pipe), log lines are
+/// dropped. Otherwise tracing-subscriber reports the failure with `eprintln!`,
+/// which panics on that same stderr and takes the logging task down with it
+/// (a relay then missed its SIGTERM).
+struct Stderr;
+
+impl std::io::Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Lets one line through per period and counts the rest.
