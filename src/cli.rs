@@ -104,7 +104,8 @@ pub struct Common {
     /// Seconds without datagrams before a feed shows as degraded (/status, /metrics, logs; never /healthz); 0 turns it off [default: 10].
     #[arg(long, env = "MCAST_RELAY_DEGRADED_AFTER")]
     pub degraded_after: Option<u64>,
-    /// Runtime worker threads [default: 2]. Flags and environment only.
+    /// Runtime worker threads [default: 1: each feed's path is sequential, and
+    /// one thread saves a cross-thread wake-up per datagram]. Flags and environment only.
     #[arg(long, env = "MCAST_RELAY_THREADS", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: Option<u16>,
     /// Pin the process to these CPUs, e.g. 2,3 or 2-3. Flags and environment only.
@@ -417,7 +418,7 @@ pub fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::FAILURE;
     }
-    let threads = common.and_then(|c| c.threads).unwrap_or(2) as usize;
+    let threads = common.and_then(|c| c.threads).unwrap_or(1) as usize;
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()

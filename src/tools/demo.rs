@@ -84,6 +84,7 @@ map = ["239.255.77.0/24=239.255.78.0/24"]
     }
 
     let listen_args = ListenArgs {
+        kernel_time: false,
         groups: vec![out],
         source: None,
         iface: "127.0.0.1".into(),

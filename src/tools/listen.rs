@@ -144,6 +144,10 @@ pub struct ListenArgs {
     /// Exit with code 2 when a sequence (the merge, for A/B) has gaps at the end.
     #[arg(long)]
     pub fail_on_gap: bool,
+    /// Measure latency to when the kernel queued each datagram, not to when
+    /// listen received it (the default: what an application sees).
+    #[arg(long)]
+    pub kernel_time: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -600,7 +604,11 @@ pub fn run(a: &ListenArgs, stop: &AtomicBool, live: &Live) -> std::io::Result<Li
                     let Some(dst) = m.dst else { continue };
                     st.on(
                         SocketAddrV4::new(dst, *port),
-                        m.kernel_ns.unwrap_or(fallback),
+                        if a.kernel_time {
+                            m.kernel_ns.unwrap_or(fallback)
+                        } else {
+                            fallback
+                        },
                         payload,
                     );
                 }

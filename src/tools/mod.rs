@@ -51,18 +51,16 @@ pub fn wait<F: AsFd>(
         .collect())
 }
 
-/// Wait until `t`: sleep most of the way, then spin (sleep alone overshoots by 50-100 us).
+/// Wait until about `t`, never spinning: a spinning sender takes a whole core
+/// from what it measures (on two cores, half the machine). A sleep wakes some
+/// 50-100 us late, so the callers send whatever became due meanwhile in one batch.
 pub fn pace_until(t: std::time::Instant) {
-    let now = std::time::Instant::now();
-    if t <= now {
-        return;
-    }
-    let left = t - now;
-    if left > Duration::from_micros(200) {
-        std::thread::sleep(left - Duration::from_micros(100));
-    }
-    while std::time::Instant::now() < t {
-        std::hint::spin_loop();
+    let left = t.saturating_duration_since(std::time::Instant::now());
+    if !left.is_zero() {
+        std::thread::sleep(
+            left.saturating_sub(Duration::from_micros(50))
+                .max(Duration::from_micros(10)),
+        );
     }
 }
 
