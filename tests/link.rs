@@ -307,7 +307,14 @@ fn a_new_sender_takes_over_and_the_handover_is_logged() {
             "127.0.0.1:0",
         ],
     );
-    std::thread::sleep(Duration::from_secs(1));
+    // The first sender loses its link to the second (its reconnect is counted).
+    let first_lost =
+        format!(r#"mcast_relay_reconnects_total{{feed="take",role="ingress",peer="{dest}"}}"#);
+    assert!(eventually(Duration::from_secs(10), || metric(
+        p.in_http,
+        &first_lost
+    )
+    .is_some_and(|v| v >= 1.0)));
     assert_eq!(
         metric(
             p.eg_http,
