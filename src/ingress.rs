@@ -365,18 +365,29 @@ impl Dest {
                         self.stats.connected.dec();
                     }
                     let (dest, feed) = (&self.name, &self.cfg.feed);
+                    let taken_over = matches!(&e, LinkError::Rejected { reject: Reject::Peer(c), .. } if *c == Reject::TakenOver.code());
                     match &e {
                         LinkError::Rejected { reject, .. } if !was_up => {
                             self.stats.handshake_failed(reject.label());
                             self.link.set("refused", Some(e.to_string()));
                             tracing::error!(%dest, %feed, error = %e, "the egress refused this feed");
                         }
+                        // A link that was up going down is a state change, logged
+                        // every time; only repeated failures to connect are limited.
+                        _ if was_up => {
+                            self.link.set("down", Some(e.to_string()));
+                            if taken_over {
+                                tracing::warn!(%dest, %feed, error = %e, "another sender took over this feed; retrying slowly");
+                            } else {
+                                tracing::warn!(%dest, %feed, error = %e, "link lost; reconnecting");
+                            }
+                        }
                         _ => {
                             self.link.set("down", Some(e.to_string()));
                             warn_limited!(limit, %dest, %feed, error = %e, "link down; reconnecting");
                         }
                     }
-                    matches!(&e, LinkError::Rejected { reject: Reject::Peer(c), .. } if *c == Reject::TakenOver.code())
+                    taken_over
                 }
             };
             if started.elapsed() > Duration::from_secs(10) {

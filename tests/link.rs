@@ -326,7 +326,7 @@ fn a_new_sender_takes_over_and_the_handover_is_logged() {
     drop(second);
     let first_logs = p.ingress.logs();
     assert!(
-        first_logs.contains("taken_over"),
+        first_logs.contains("taken_over") && first_logs.contains("another sender took over"),
         "the old sender is told: {first_logs}"
     );
     assert!(
