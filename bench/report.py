@@ -562,8 +562,8 @@ METHOD = """## Method
   `mcast-relay publish --rate R --duration S [--size N]` (test header: sequence
   number and send time; no `--size` is the Deribit capture's size mix) and
   `mcast-relay listen --format test --json --idle 1s` (distinct datagrams, gaps,
-  one-way latency from the send time to the kernel's receive timestamp; every
-  process shares the host clock). Loss = sent - distinct datagrams received.
+  one-way latency from the send time in the payload to when `listen` read the
+  datagram, as an application sees it; every process shares the host clock). Loss = sent - distinct datagrams received.
 - **Paths.** *direct*: publisher -> group A -> receiver on A. *mcast-relay*:
   publisher -> A -> `mcast-relay ingress` -> TCP 127.0.0.1 -> `mcast-relay
   egress --map A=B` -> receiver on B. *TLS*: the same with a CA and a server
@@ -604,12 +604,12 @@ METHOD = """## Method
   64 MiB by default) and its 8 MiB receive buffer, for the egress its 8 MiB
   send buffer and its fixed 4 MiB read buffer. Socket buffers are kernel
   memory, not RSS, so the budget is generous.
-- **What the latency includes.** The receiver stamps each datagram with the
-  kernel's receive time (`SO_TIMESTAMPNS`), not the time it reads it. So the
-  direct path's latency has no process wake-up in it at all (the publisher's
-  own `sendmmsg` delivers into the receiver's socket), while every relay path
-  has two (its first and its second process). The target "p99 at 20k/s at most
-  3x the direct path's" compares against a path with no scheduling in it.
+- **What the latency includes.** The time from the publisher's clock reading
+  to `listen` reading the datagram (`listen --kernel-time` measures to the
+  kernel's receive timestamp instead; the benchmark does not use it). The
+  direct path has one process wake-up in it (the receiver's); every relay path
+  has three (its first process, its second, then the receiver), each of which
+  can wait for a CPU held by another of the four busy processes.
 - **Noise.** Publisher, receiver and relay share the machine's CPUs: on 2 CPUs
   a relay path runs four busy processes where the direct path runs two. The
   figures are for comparing paths measured in the same run, not absolutes.
