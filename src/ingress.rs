@@ -372,19 +372,17 @@ impl Dest {
                             self.link.set("refused", Some(e.to_string()));
                             tracing::error!(%dest, %feed, error = %e, "the egress refused this feed");
                         }
-                        // A link that was up going down is a state change, logged
-                        // every time; only repeated failures to connect are limited.
-                        _ if was_up => {
-                            self.link.set("down", Some(e.to_string()));
-                            if taken_over {
-                                tracing::warn!(%dest, %feed, error = %e, "another sender took over this feed; retrying slowly");
-                            } else {
-                                tracing::warn!(%dest, %feed, error = %e, "link lost; reconnecting");
-                            }
-                        }
                         _ => {
                             self.link.set("down", Some(e.to_string()));
-                            warn_limited!(limit, %dest, %feed, error = %e, "link down; reconnecting");
+                            // A link that was up going down is a state change, logged
+                            // every time; only repeated failures to connect are limited.
+                            if taken_over {
+                                tracing::warn!(%dest, %feed, error = %e, "another sender took over this feed; retrying slowly");
+                            } else if was_up {
+                                tracing::warn!(%dest, %feed, error = %e, "link lost; reconnecting");
+                            } else {
+                                warn_limited!(limit, %dest, %feed, error = %e, "link down; reconnecting");
+                            }
                         }
                     }
                     taken_over
