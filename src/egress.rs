@@ -106,7 +106,9 @@ impl Egress {
             };
             let feed = Arc::new(Feed {
                 stats: obs.metrics.feed(&cfg.feed, "egress"),
-                link: obs.links.add(&cfg.feed, "egress", &cfg.listen.to_string()),
+                link: obs
+                    .links
+                    .add(&obs.metrics, &cfg.feed, "egress", &cfg.listen.to_string()),
                 emitter: Mutex::new(emitter),
                 active: std::sync::Mutex::new(None),
                 cfg,
@@ -396,12 +398,15 @@ async fn receive<S: AsyncRead + AsyncWrite + Unpin>(
                 return Ok(());
             }
         }
+        let (mut datagrams, mut bytes) = (0u64, 0u64);
         while let Some(r) = fb.next_range()? {
             let Some((f, _)) = frame::decode(&fb.bytes()[r.clone()], MAX_FRAME)? else {
                 unreachable!("next_range returns whole frames")
             };
             match f {
                 Frame::Data(d) => {
+                    datagrams += 1;
+                    bytes += d.payload.len() as u64;
                     let at = r.start + frame::DATA_OVERHEAD;
                     em.accept(&d, at..r.end, feed);
                     if em.pending.len() >= em.batch.capacity() {
@@ -429,6 +434,7 @@ async fn receive<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         em.flush(fb.bytes(), &feed.stats).await;
+        feed.link.carried(datagrams, bytes, None);
         let now = Instant::now();
         if live.is_dead(now) {
             return Err(LinkError::Dead(session::DEAD_AFTER));

@@ -110,7 +110,7 @@ impl Ingress {
         let links = cfg
             .dests
             .iter()
-            .map(|d| obs.links.add(&cfg.feed, "ingress", d))
+            .map(|d| obs.links.add(&obs.metrics, &cfg.feed, "ingress", d))
             .collect();
         Ok(Ingress {
             links,
@@ -168,6 +168,7 @@ impl Ingress {
         let stop_dests = CancellationToken::new();
         let mut dests = tokio::task::JoinSet::new();
         for (d, link) in cfg.dests.iter().zip(links) {
+            link.track(window.head.subscribe());
             dests.spawn(
                 Dest {
                     name: d.clone(),
@@ -473,12 +474,13 @@ impl Dest {
                 stats.replayed.inc_by(ring.next_seq().saturating_sub(start));
             }
         }
+        self.link.carried(0, 0, Some(start));
         tracing::info!(dest, feed = %cfg.feed, from = start, "link up");
         let (rd, wr) = tokio::io::split(stream);
         let hb = Duration::from_millis(welcome.heartbeat_ms.clamp(100, 10_000) as u64);
         let r = tokio::select! {
             r = read_acks(rd, fb, &peer) => r,
-            r = write_window(wr, start, &self.window, stats, &peer, hb, &self.stop) => r,
+            r = write_window(wr, start, self, &peer, hb) => r,
         };
         let acked = peer.acked.load(Ordering::Relaxed);
         match r {
@@ -531,12 +533,11 @@ async fn read_acks<R: AsyncRead + Unpin>(
 async fn write_window<W: AsyncWrite + Unpin>(
     mut wr: W,
     mut cursor: u64,
-    window: &Window,
-    stats: &FeedStats,
+    dest: &Dest,
     peer: &Peer,
     heartbeat: Duration,
-    stop: &CancellationToken,
 ) -> Result<(), LinkError> {
+    let (window, stats, stop) = (&*dest.window, &*dest.stats, &dest.stop);
     let mut head = window.head.subscribe();
     let mut live = Liveness::new(Instant::now(), heartbeat, session::DEAD_AFTER);
     let mut out = Vec::with_capacity(WRITE_CHUNK + crate::wire::frame::MAX_FRAME);
@@ -552,10 +553,10 @@ async fn write_window<W: AsyncWrite + Unpin>(
                 live.on_rx(peer.last_rx());
                 write_live(&mut wr, &out, &mut live, peer).await?;
                 let n = next - cursor;
+                let bytes = (out.len() - n as usize * DATA_OVERHEAD) as u64;
                 stats.datagrams_out.inc_by(n);
-                stats
-                    .bytes_out
-                    .inc_by((out.len() - n as usize * DATA_OVERHEAD) as u64);
+                stats.bytes_out.inc_by(bytes);
+                dest.link.carried(n, bytes, Some(next));
                 cursor = next;
                 continue;
             }

@@ -641,6 +641,17 @@ fn a_stalled_destination_does_not_slow_another_and_its_loss_is_counted() {
         .find(|l| l.starts_with("VmRSS:"))
         .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         .unwrap();
+    // The stalled destination shows how far behind it is; the live one does not.
+    let lag = |d: &str| {
+        metric(
+            hi,
+            &format!(
+                r#"mcast_relay_link_behind_datagrams{{feed="fan",role="ingress",peer="{d}"}}"#
+            ),
+        )
+        .unwrap_or(-1.0)
+    };
+    let (lag_a, lag_b) = (lag(&da), lag(&db));
     b.signal(Signal::SIGCONT);
     let n = sent(publisher);
     let (sa_, sb) = (summary(la), summary(lb));
@@ -650,7 +661,7 @@ fn a_stalled_destination_does_not_slow_another_and_its_loss_is_counted() {
     )
     .unwrap_or(0.0);
     eprintln!(
-        "A (live): {sa_}\nB (stalled 4 s): {sb}\ningress RSS while B stalled: {rss_kb} kB; counted behind: {behind}"
+        "A (live): {sa_}\nB (stalled 4 s): {sb}\ningress RSS while B stalled: {rss_kb} kB; counted behind: {behind}; behind gauge A {lag_a}, B {lag_b}"
     );
     assert_eq!(
         sa_["unique"].as_u64(),
@@ -662,6 +673,10 @@ fn a_stalled_destination_does_not_slow_another_and_its_loss_is_counted() {
         "the stalled one missed some"
     );
     assert!(behind > 0.0, "and its loss is counted");
+    assert!(
+        lag_b > 1000.0 && lag_a >= 0.0 && lag_a < lag_b,
+        "behind while stalled: A {lag_a}, B {lag_b}"
+    );
     assert!(
         rss_kb < 64 * 1024,
         "ingress memory stays bounded: {rss_kb} kB"

@@ -146,8 +146,21 @@ fn endpoints_rates_and_the_degraded_state_of_a_live_pair() {
     let link = &e["links"][0];
     assert_eq!(link["state"], "up", "{e}");
     assert_eq!(link["connects"], 1);
+    // Per link: what it carried and its rate; only the ingress's has "behind".
+    assert!(link["datagrams"].as_u64().unwrap() > 500, "{e}");
+    assert!(link["behind"].is_null(), "{e}");
     let i = status(p.in_http);
     assert_eq!(i["links"][0]["state"], "up", "{i}");
+    let il = &i["links"][0];
+    assert!(il["datagrams"].as_u64().unwrap() > 500, "{i}");
+    assert!(il["bytes"].as_u64().unwrap() > 500 * 300, "{i}");
+    assert!(il["datagrams_per_s"].as_f64().unwrap() > 0.0, "{i}");
+    assert!(il["behind"].as_u64().is_some(), "{i}");
+    let sent_here = format!(
+        r#"mcast_relay_link_datagrams_total{{feed="obs1",role="ingress",peer="127.0.0.1:{}"}}"#,
+        p.tcp
+    );
+    assert!(metric(p.in_http, &sent_here).is_some_and(|v| v > 500.0));
     assert!(
         i["links"][0]["peer"]
             .as_str()
@@ -779,12 +792,15 @@ fn the_status_page_fills_itself_in_headless_chromium() {
         5,
         "3 ingress destinations and 2 egress listeners: {links:?}"
     );
+    let up = links
+        .iter()
+        .find(|l| l.contains(r#"data-feed="prod" data-role="ingress""#) && l.contains("badge up"))
+        .unwrap_or_else(|| panic!("prod's destination is not up: {links:?}"));
     assert!(
-        links.iter().any(
-            |l| l.contains(r#"data-feed="prod" data-role="ingress""#) && l.contains("badge up")
-        ),
-        "{links:?}"
+        cell(up, "num rate") != "-" && cell(up, "num rate") != "0",
+        "{up}"
     );
+    assert!(cell(up, "num behind").parse::<f64>().is_ok(), "{up}");
     assert!(
         links.iter().any(|l| l.contains("badge down")
             && l.contains("class=\"error\">")

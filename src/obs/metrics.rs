@@ -52,6 +52,14 @@ pub struct GroupStats {
     pub bytes_out: Counter,
 }
 
+/// One link's handles (see [`Metrics::link`]).
+pub struct LinkStats {
+    pub datagrams: Counter,
+    pub bytes: Counter,
+    /// Ingress only: datagrams taken in that this destination has not sent yet.
+    pub behind: Option<Gauge>,
+}
+
 #[derive(Clone)]
 struct LatencyBuckets;
 impl MetricConstructor<Histogram> for LatencyBuckets {
@@ -83,6 +91,9 @@ pub struct Metrics {
     group_bytes_in: Family<GroupLabels, Counter>,
     group_datagrams_out: Family<GroupLabels, Counter>,
     group_bytes_out: Family<GroupLabels, Counter>,
+    link_datagrams: Family<PeerLabels, Counter>,
+    link_bytes: Family<PeerLabels, Counter>,
+    link_behind: Family<PeerLabels, Gauge>,
     feeds: Mutex<Vec<Arc<FeedStats>>>,
 }
 
@@ -274,6 +285,9 @@ impl Metrics {
             group_bytes_in: Family::default(),
             group_datagrams_out: Family::default(),
             group_bytes_out: Family::default(),
+            link_datagrams: Family::default(),
+            link_bytes: Family::default(),
+            link_behind: Family::default(),
             feeds: Mutex::new(Vec::new()),
             registry: Registry::default(),
         };
@@ -356,7 +370,36 @@ impl Metrics {
             "UDP payload bytes sent per group",
             m.group_bytes_out.clone(),
         );
+        registry.register(
+            "link_datagrams",
+            "Datagrams sent to this destination (ingress) or received on this listener (egress)",
+            m.link_datagrams.clone(),
+        );
+        registry.register(
+            "link_bytes",
+            "UDP payload bytes sent to this destination (ingress) or received on this listener (egress)",
+            m.link_bytes.clone(),
+        );
+        registry.register(
+            "link_behind_datagrams",
+            "Ingress: datagrams taken in that this destination has not been sent yet",
+            m.link_behind.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// Handles for one link: an ingress destination or an egress listener.
+    pub fn link(&self, feed: &str, role: &'static str, peer: &str) -> LinkStats {
+        let l = PeerLabels {
+            feed: feed.into(),
+            role: role.into(),
+            peer: peer.into(),
+        };
+        LinkStats {
+            datagrams: self.link_datagrams.get_or_create_owned(&l),
+            bytes: self.link_bytes.get_or_create_owned(&l),
+            behind: (role == "ingress").then(|| self.link_behind.get_or_create_owned(&l)),
+        }
     }
 
     /// Handles for `feed` in `role` ("ingress" or "egress"); the same handles each call.

@@ -44,7 +44,9 @@ impl Obs {
                     _ = t.tick() => {}
                     _ = stop.cancelled() => break,
                 }
-                obs.watch.update(&obs.metrics, watch::now_ns(), true, true);
+                let now = watch::now_ns();
+                obs.watch.update(&obs.metrics, now, true, true);
+                obs.links.sample(now);
             }
         });
     }
