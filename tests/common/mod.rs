@@ -73,20 +73,37 @@ impl Drop for Proc {
     }
 }
 
+/// A free port below the kernel's ephemeral range, never one handed out
+/// before in this test process. Below the range, because an outgoing
+/// connection of another test's relay takes its local port from that range and
+/// could take ours between this check and the relay's bind; never twice, so
+/// parallel tests (or one relay's feed and HTTP ports) cannot collide.
+fn unique_port(free: impl Fn(u16) -> bool) -> u16 {
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (from, to) = if low > 12_000 {
+        (10_000, low)
+    } else {
+        (low / 2, low)
+    };
+    loop {
+        let p = rand::random_range(from..to);
+        if free(p) && GIVEN.lock().unwrap().insert(p) {
+            return p;
+        }
+    }
+}
+
 pub fn free_tcp() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    unique_port(|p| TcpListener::bind(("127.0.0.1", p)).is_ok())
 }
 
 pub fn free_udp() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    unique_port(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok())
 }
 
 /// GET a path from a relay's HTTP port.
@@ -254,15 +271,15 @@ pub fn pair(
     in_args.extend(extra_in);
     let ingress = Proc::spawn("ingress", &in_args);
     let label = format!("mcast_relay_connected_peers{{feed=\"{feed}\",role=\"egress\"}}");
-    assert!(
-        eventually(Duration::from_secs(10), || metric(eg_http, &label)
-            == Some(1.0)),
-        "the ingress did not connect"
-    );
-    assert!(eventually(Duration::from_secs(5), || get(
-        in_http, "/readyz"
-    )
-    .is_some_and(|r| r.0 == 200)));
+    let connected = eventually(Duration::from_secs(10), || {
+        metric(eg_http, &label) == Some(1.0)
+    }) && eventually(Duration::from_secs(5), || {
+        get(in_http, "/readyz").is_some_and(|r| r.0 == 200)
+    });
+    if !connected {
+        let (e, i) = (egress.logs(), ingress.logs());
+        panic!("the ingress did not connect\n--- egress:\n{e}\n--- ingress:\n{i}");
+    }
     Pair {
         egress,
         ingress,
