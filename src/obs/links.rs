@@ -138,7 +138,8 @@ impl Links {
                     bytes_per_s: 0.0,
                     behind: None,
                 },
-                prev: None,
+                // Counting starts now, so the first tick already gives a rate.
+                prev: Some((super::watch::now_ns(), 0, 0)),
             }),
             stats: metrics.link(feed, role, peer),
             head: Mutex::new(None),
