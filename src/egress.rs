@@ -434,7 +434,7 @@ async fn receive<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         em.flush(fb.bytes(), &feed.stats).await;
-        feed.link.carried(datagrams, bytes, None);
+        feed.link.carried(datagrams, bytes);
         let now = Instant::now();
         if live.is_dead(now) {
             return Err(LinkError::Dead(session::DEAD_AFTER));

@@ -474,7 +474,7 @@ impl Dest {
                 stats.replayed.inc_by(ring.next_seq().saturating_sub(start));
             }
         }
-        self.link.carried(0, 0, Some(start));
+        self.link.sends_next(start);
         tracing::info!(dest, feed = %cfg.feed, from = start, "link up");
         let (rd, wr) = tokio::io::split(stream);
         let hb = Duration::from_millis(welcome.heartbeat_ms.clamp(100, 10_000) as u64);
@@ -556,7 +556,8 @@ async fn write_window<W: AsyncWrite + Unpin>(
                 let bytes = (out.len() - n as usize * DATA_OVERHEAD) as u64;
                 stats.datagrams_out.inc_by(n);
                 stats.bytes_out.inc_by(bytes);
-                dest.link.carried(n, bytes, Some(next));
+                dest.link.carried(n, bytes);
+                dest.link.sends_next(next);
                 cursor = next;
                 continue;
             }

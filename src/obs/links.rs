@@ -3,12 +3,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use serde::Serialize;
 use tokio::sync::watch;
 
 use super::metrics::{LinkStats, Metrics};
+use crate::clock::now_ns;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LinkInfo {
@@ -62,14 +62,15 @@ impl Link {
         }
     }
 
-    /// Count what one write (ingress) or read (egress) carried; `next` is the
-    /// sequence the ingress sends next.
-    pub fn carried(&self, datagrams: u64, bytes: u64, next: Option<u64>) {
+    /// Count what one write (ingress) or read (egress) carried.
+    pub fn carried(&self, datagrams: u64, bytes: u64) {
         self.stats.datagrams.inc_by(datagrams);
         self.stats.bytes.inc_by(bytes);
-        if let Some(n) = next {
-            self.position.store(n, Ordering::Relaxed);
-        }
+    }
+
+    /// Ingress: the sequence this destination sends next.
+    pub fn sends_next(&self, seq: u64) {
+        self.position.store(seq, Ordering::Relaxed);
     }
 
     /// Ingress: report how far this destination is behind `head`.
@@ -110,10 +111,7 @@ impl Link {
 }
 
 fn epoch_s() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    now_ns() as f64 * 1e-9
 }
 
 /// Every link of the process.
@@ -139,7 +137,7 @@ impl Links {
                     behind: None,
                 },
                 // Counting starts now, so the first tick already gives a rate.
-                prev: Some((super::watch::now_ns(), 0, 0)),
+                prev: Some((now_ns(), 0, 0)),
             }),
             stats: metrics.link(feed, role, peer),
             head: Mutex::new(None),
@@ -180,7 +178,8 @@ mod tests {
         l.track(rx);
         tx.send_replace(500);
         links.sample(10 * S);
-        l.carried(300, 30_000, Some(300));
+        l.carried(300, 30_000);
+        l.sends_next(300);
         links.sample(12 * S);
         let i = &links.all()[0];
         assert_eq!((i.datagrams, i.bytes), (300, 30_000));
@@ -202,7 +201,7 @@ mod tests {
         let m = Metrics::new();
         let links = Links::default();
         let l = links.add(&m, "prod", "egress", "0.0.0.0:6667");
-        l.carried(5, 500, None);
+        l.carried(5, 500);
         assert_eq!(l.info().behind, None);
         assert_eq!(l.info().datagrams, 5);
         assert!(!m.encode().contains("link_behind_datagrams{"));

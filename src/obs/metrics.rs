@@ -431,10 +431,7 @@ impl Metrics {
             handshake_failures: self.handshake_failures.clone(),
             degraded: self.degraded.get_or_create_owned(&l),
             silent_seconds: self.silent.get_or_create_owned(&l),
-            created_ns: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(0),
+            created_ns: crate::clock::now_ns(),
             reconnects_all: Counter::default(),
             handshake_failures_all: Counter::default(),
             groups: Mutex::new(Vec::new()),

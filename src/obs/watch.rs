@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
@@ -31,12 +31,7 @@ pub fn set_default_degraded_after(d: Duration) {
     DEFAULT_MS.store(d.as_millis() as u64, Ordering::Relaxed);
 }
 
-pub fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ns;
 
 /// A latency histogram read back: sum, count and cumulative buckets (upper
 /// bound, count), as the text exposition has them (prometheus-client has no
