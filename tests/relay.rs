@@ -523,27 +523,17 @@ fn a_relay_whose_stderr_is_gone_still_stops_on_sigterm() {
         .spawn()
         .unwrap();
     drop(child.stderr.take());
+    let mut p = Proc {
+        child,
+        name: "egress".into(),
+    };
     std::thread::sleep(Duration::from_millis(500));
     assert!(
-        child.try_wait().unwrap().is_none(),
+        p.child.try_wait().unwrap().is_none(),
         "it runs on without its stderr"
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break Some(s);
-        }
-        if t.elapsed() > Duration::from_secs(5) {
-            let _ = child.kill();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    p.signal(nix::sys::signal::Signal::SIGTERM);
+    let (status, _) = p.wait(Duration::from_secs(5));
     assert!(
         status.is_some_and(|s| s.success()),
         "stopped cleanly on SIGTERM: {status:?}"
