@@ -190,6 +190,13 @@ pub struct IngressArgs {
     /// File holding the pre-shared key (a second line: the next key).
     #[arg(long, env = "MCAST_RELAY_KEY_FILE")]
     pub key_file: Option<PathBuf>,
+    /// This sender's name, the same across restarts: a restarted sender takes
+    /// over from itself, another name is another live sender [default: the host name].
+    #[arg(long, env = "MCAST_RELAY_SENDER")]
+    pub sender: Option<String>,
+    /// Encrypt the link's records as well (they are always authenticated).
+    #[arg(long, env = "MCAST_RELAY_ENCRYPT")]
+    pub encrypt: bool,
     /// Replay window size in bytes [default: 64 MiB].
     #[arg(long)]
     pub window_bytes: Option<usize>,
@@ -330,6 +337,8 @@ impl IngressArgs {
             let mut f = IngressFeed::new(feed, iface, self.groups.clone(), self.dests.clone());
             f.source = self.source;
             f.key_file = self.key_file.clone();
+            f.sender = self.sender.clone();
+            f.encrypt = self.encrypt;
             f.window_bytes = self.window_bytes.unwrap_or(f.window_bytes);
             f.window_secs = self.window_secs.unwrap_or(f.window_secs);
             f.rcvbuf = self.rcvbuf.unwrap_or(f.rcvbuf);

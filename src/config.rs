@@ -69,6 +69,13 @@ pub struct IngressFeed {
     pub source: Option<Ipv4Addr>,
     /// `host:port` of each egress (or load balancer); resolved on every connect.
     pub dests: Vec<String>,
+    /// Names this sender to the egress, the same across its restarts (so a
+    /// restart takes over from itself) [default: the host name].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    /// Encrypt the link's records as well (they are always authenticated).
+    #[serde(default)]
+    pub encrypt: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
     /// Replay window: bytes of framed datagrams kept for reconnects and slow destinations.
@@ -170,6 +177,34 @@ impl IngressFeed {
     pub fn window_age(&self) -> Duration {
         Duration::from_secs(self.window_secs)
     }
+
+    /// The name this ingress gives itself in its Hello.
+    pub fn sender_name(&self) -> String {
+        self.sender.clone().unwrap_or_else(default_sender)
+    }
+}
+
+/// The host name, made a valid sender name ("ingress" if there is none).
+pub fn default_sender() -> String {
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    let mut name: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-:".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(crate::wire::frame::MAX_SENDER_NAME)
+        .collect();
+    if name.is_empty() {
+        name = "ingress".into();
+    }
+    name
 }
 
 /// A configuration error that names where and how to fix it.
@@ -225,6 +260,10 @@ impl Config {
             }
             if !(64..=65_535).contains(&f.max_datagram) {
                 return err(format!("{at}.max_datagram: use 64 to 65535 bytes"));
+            }
+            if let Some(s) = &f.sender {
+                crate::wire::handshake::check_sender_name(s)
+                    .map_err(|e| ConfigError(format!("{at}.sender: {e} (flag --sender)")))?;
             }
             f.keys = load_keys(&at, &f.feed, f.key_file.as_deref(), env)?;
             if f.tls_cert.is_some() != f.tls_key.is_some() {
@@ -446,6 +485,8 @@ impl IngressFeed {
             groups,
             source: None,
             dests,
+            sender: None,
+            encrypt: false,
             key_file: None,
             window_bytes: d_window_bytes(),
             window_secs: d_window_secs(),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::io::Interest;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
@@ -27,20 +27,22 @@ use crate::net::link::{self, LinkError};
 use crate::net::mcast::{self, Iface};
 use crate::net::tls::{self, BoxStream};
 use crate::obs::Obs;
-use crate::obs::links::Link;
+use crate::obs::links::{Link, LinkState};
 use crate::obs::logs::RateLimit;
 use crate::obs::metrics::{FeedStats, GroupStats, Metrics};
 use crate::warn_limited;
 use crate::wire::buffer::FrameBuf;
-use crate::wire::frame::{self, Data, Frame, MAX_FRAME, MAX_HANDSHAKE_FRAME, Welcome};
-use crate::wire::session::{self, Accepted, Emitted, FeedKeys, Liveness, Reject, Verdict};
+use crate::wire::dedup::{Emitted, Verdict};
+use crate::wire::frame::MAX_HANDSHAKE_FRAME;
+use crate::wire::handshake::{Accepted, FeedKeys, Reject, ServerHandshake};
+use crate::wire::session::{self, DataRef, EgressEvent, EgressSession, End};
 
 /// Handshakes under way at once per listener; more are refused at once.
 pub const MAX_PENDING: usize = 64;
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
-/// How often the egress acknowledges while data flows.
-const ACK_EVERY: Duration = Duration::from_millis(50);
-const READ_BUF: usize = 4 * 1024 * 1024;
+/// From accept to the client's proof, TLS included.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
+/// A connection's buffer until it has proven itself: two handshake frames.
+const PRE_AUTH_BUF: usize = 2 * MAX_HANDSHAKE_FRAME;
 /// Per-group counter handles kept by an emitter; past this, looked up each time.
 const MAX_GROUP_HANDLES: usize = 1024;
 
@@ -160,6 +162,7 @@ impl Egress {
                 metrics: self.metrics.clone(),
                 gate: Default::default(),
                 shutdown: shutdown.clone(),
+                log_limit: std::sync::Mutex::new(RateLimit::new(Duration::from_secs(1))),
             };
             tasks.spawn(accept_loop(listener, Arc::new(l)));
         }
@@ -221,6 +224,14 @@ struct Listener {
     metrics: Arc<Metrics>,
     gate: Arc<std::sync::Mutex<Gate>>,
     shutdown: CancellationToken,
+    /// One refusal logged per second, the rest counted in the line.
+    log_limit: std::sync::Mutex<RateLimit>,
+}
+
+impl Listener {
+    fn limit(&self) -> std::sync::MutexGuard<'_, RateLimit> {
+        self.log_limit.lock().expect("log limit lock")
+    }
 }
 
 async fn accept_loop(listener: TcpListener, l: Arc<Listener>) {
@@ -253,53 +264,106 @@ async fn accept_loop(listener: TcpListener, l: Arc<Listener>) {
     .await;
 }
 
-/// TLS (if on) and the handshake, bounded by the handshake timeout.
+/// Why a pending handshake stopped waiting.
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    Timeout,
+    Evicted,
+}
+
+impl Cut {
+    fn reject(self) -> (Reject, String) {
+        match self {
+            Cut::Timeout => (
+                Reject::Timeout,
+                format!("the handshake took longer than {HANDSHAKE_TIMEOUT:?}"),
+            ),
+            Cut::Evicted => (
+                Reject::TooManyConnections,
+                format!("{MAX_PENDING} handshakes under way; this one was dropped to make room"),
+            ),
+        }
+    }
+}
+
+/// TLS (if on) and the handshake, bounded by the handshake timeout and by the
+/// connection's place among the pending handshakes. Every refusal is counted,
+/// logged (rate-limited) and, where a stream is left to say it on, told.
 async fn handshake(
     tcp: TcpStream,
+    peer: SocketAddr,
     l: &Listener,
     fb: &mut FrameBuf,
-) -> Result<(BoxStream, Accepted), (Option<String>, LinkError)> {
-    let mut stream: BoxStream = match &l.tls {
-        Some(t) => t.accept(tcp).await.map_err(|e| (None, LinkError::Tls(e)))?,
-        None => Box::new(tcp),
+    ticket: &Ticket,
+) -> Option<(BoxStream, Accepted)> {
+    let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+    let fail = |feed: &str, reason: &str| l.metrics.handshake_failed(feed, "egress", reason);
+    let (mut stream, exporter): (BoxStream, _) = match &l.tls {
+        Some(t) => {
+            let r = tokio::select! {
+                r = tokio::time::timeout_at(deadline, t.accept(tcp)) => r.map_err(|_| Cut::Timeout),
+                _ = ticket.cancelled.cancelled() => Err(Cut::Evicted),
+            };
+            match r {
+                Ok(Ok((s, e))) => (s, Some(e)),
+                Ok(Err(e)) => {
+                    fail("-", "tls");
+                    warn_limited!(l.limit(), %peer, error = %e, "TLS handshake refused");
+                    return None;
+                }
+                Err(cut) => {
+                    // No TLS session yet: nothing to say the Goodbye on.
+                    fail("-", cut.reject().0.label());
+                    return None;
+                }
+            }
+        }
+        None => (Box::new(tcp), None),
     };
     let lookup = |name: &str| {
         l.feeds.get(name).map(|f| FeedKeys {
             keys: f.cfg.keys.current(),
         })
     };
-    let a = link::server_handshake(&mut stream, fb, rand::random(), lookup).await?;
-    Ok((stream, a))
+    let mut hs = ServerHandshake::new(rand::random(), exporter);
+    let r = tokio::select! {
+        r = tokio::time::timeout_at(deadline, link::server_handshake(&mut stream, fb, &mut hs, lookup)) => {
+            r.map_err(|_| Cut::Timeout)
+        }
+        _ = ticket.cancelled.cancelled() => Err(Cut::Evicted),
+    };
+    let served = |f: Option<String>| f.filter(|f| l.feeds.contains_key(f)).unwrap_or_else(|| "-".into());
+    match r {
+        Ok(Ok(a)) => Some((stream, a)),
+        Ok(Err((feed, e))) => {
+            let feed = served(feed);
+            fail(&feed, e.reason());
+            warn_limited!(l.limit(), %peer, %feed, reason = e.reason(), error = %e, "handshake refused");
+            None
+        }
+        Err(cut) => {
+            let feed = served(hs.feed().map(str::to_string));
+            let (reject, why) = cut.reject();
+            fail(&feed, reject.label());
+            warn_limited!(l.limit(), %peer, %feed, reason = reject.label(), "handshake cut: {why}");
+            let bye = reject.goodbye_bytes(&why);
+            let _ = tokio::time::timeout(Duration::from_millis(200), link::send(&mut stream, &bye)).await;
+            None
+        }
+    }
 }
 
 async fn connection(tcp: TcpStream, peer: SocketAddr, ticket: Ticket, l: Arc<Listener>) {
     let local = peer.ip().is_loopback() || tcp.local_addr().is_ok_and(|a| a.ip() == peer.ip());
-    let mut fb = FrameBuf::new(READ_BUF, MAX_HANDSHAKE_FRAME);
-    let outcome = tokio::select! {
-        r = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(tcp, &l, &mut fb)) => r,
-        _ = ticket.cancelled.cancelled() => {
-            l.metrics.handshake_failed("-", "egress", "too_many_connections");
-            return;
-        }
-    };
+    // Small until the peer has proven itself; the session has its own buffer.
+    let mut fb = FrameBuf::new(PRE_AUTH_BUF, MAX_HANDSHAKE_FRAME);
+    let outcome = handshake(tcp, peer, &l, &mut fb, &ticket).await;
     drop(ticket);
-    let (mut stream, accepted) = match outcome {
-        Ok(Ok(x)) => x,
-        Ok(Err((feed, e))) => {
-            let feed = feed
-                .filter(|f| l.feeds.contains_key(f))
-                .unwrap_or_else(|| "-".into());
-            l.metrics.handshake_failed(&feed, "egress", e.reason());
-            tracing::warn!(%peer, %feed, reason = e.reason(), error = %e, "handshake refused");
-            return;
-        }
-        Err(_) => {
-            l.metrics.handshake_failed("-", "egress", "timeout");
-            tracing::warn!(%peer, "handshake timed out after {HANDSHAKE_TIMEOUT:?}");
-            return;
-        }
+    let Some((mut stream, accepted)) = outcome else {
+        return;
     };
     let feed = l.feeds[&accepted.feed].clone();
+    let now = Instant::now();
     if let Some(g) = local.then(|| looping_group(&accepted, &feed.cfg)).flatten() {
         l.metrics.handshake_failed(&accepted.feed, "egress", "loop");
         let why = format!(
@@ -307,13 +371,17 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, ticket: Ticket, l: Arc<Lis
             g.ip()
         );
         tracing::error!(%peer, feed = %accepted.feed, "refusing a loop: {why}");
-        let _ = link::send(&mut stream, &Reject::Loop.goodbye(&why)).await;
+        let mut s = EgressSession::new(&accepted.keys, accepted.encrypt, now, 0, &[]);
+        s.close(Reject::Loop, &why);
+        let mut out = Vec::new();
+        s.poll_transmit(now, &mut out);
+        let _ = tokio::time::timeout(Duration::from_secs(1), link::send(&mut stream, &out)).await;
         return;
     }
     // Take over from whoever sent this feed before.
     let me = CancellationToken::new();
     if let Some(old) = feed.active.lock().expect("active lock").replace(me.clone()) {
-        tracing::info!(%peer, feed = %accepted.feed, "a new sender took over the feed; closing the old link");
+        tracing::info!(%peer, feed = %accepted.feed, sender = %accepted.sender, "a new sender took over the feed; closing the old link");
         old.cancel();
     }
     let mut emitter = tokio::select! {
@@ -321,32 +389,36 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, ticket: Ticket, l: Arc<Lis
         _ = me.cancelled() => return,
     };
     let resume_from = emitter.emitted.begin(accepted.stream_id);
-    let welcome = Frame::Welcome(Welcome {
+    let mut session = EgressSession::new(
+        &accepted.keys,
+        accepted.encrypt,
+        Instant::now(),
         resume_from,
-        heartbeat_ms: session::HEARTBEAT.as_millis() as u32,
-    });
-    if let Err(e) = link::send(&mut stream, &welcome).await {
-        tracing::warn!(%peer, error = %e, "link lost before it started");
-        return;
-    }
-    tracing::info!(%peer, feed = %accepted.feed, resume_from, authenticated = accepted.authenticated, "sender connected");
+        fb.peek(),
+    );
+    drop(fb);
+    tracing::info!(%peer, feed = %accepted.feed, sender = %accepted.sender, resume_from, authenticated = accepted.authenticated, encrypted = accepted.encrypt, "sender connected");
     feed.stats.connected.inc();
-    feed.link.set("up", None);
-    fb.set_max_frame(MAX_FRAME);
-    let r = receive(stream, fb, &feed, &mut emitter, &me, &l.shutdown).await;
+    feed.link.set(LinkState::Up, None);
+    let r = receive(stream, &mut session, &feed, &mut emitter, &me, &l.shutdown).await;
     feed.stats.connected.dec();
     if feed.stats.connected.get() == 0 {
         let why = r.as_ref().err().map_or_else(
             || format!("{peer} disconnected"),
             |e| format!("{peer}: {e}"),
         );
-        feed.link.set("down", Some(why));
+        feed.link.set(LinkState::Down, Some(why));
     }
     match r {
         Ok(()) => tracing::info!(%peer, feed = %accepted.feed, "sender disconnected"),
         Err(e) => {
             feed.stats.reconnect(&peer.ip().to_string());
-            tracing::warn!(%peer, feed = %accepted.feed, error = %e, "link down");
+            feed.stats.session_ended(e.reason());
+            if matches!(e, LinkError::Session(End::BadRecord(_) | End::Violation(_))) {
+                warn_limited!(l.limit(), %peer, feed = %accepted.feed, reason = e.reason(), error = %e, "link dropped: the sender's bytes broke the protocol (the ingress will replay its window)");
+            } else {
+                tracing::warn!(%peer, feed = %accepted.feed, error = %e, "link down");
+            }
         }
     }
 }
@@ -360,108 +432,78 @@ fn looping_group(a: &Accepted, cfg: &EgressFeed) -> Option<SocketAddrV4> {
         .find(|g| remap(&cfg.map, *g) == *g && cfg.allow.iter().any(|c| c.contains(*g.ip())))
 }
 
+/// Drive an established session: read, emit, acknowledge, until it ends.
 async fn receive<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
-    mut fb: FrameBuf,
+    s: &mut EgressSession,
     feed: &Feed,
     em: &mut Emitter,
     me: &CancellationToken,
     shutdown: &CancellationToken,
 ) -> Result<(), LinkError> {
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut live = Liveness::new(Instant::now(), session::HEARTBEAT, session::DEAD_AFTER);
-    let mut acked = em.emitted.next_seq();
-    let mut last_ack = Instant::now();
-    let mut ctl = Vec::with_capacity(64);
+    let mut out = Vec::with_capacity(256);
+    let mut ended = None;
     loop {
-        // Wake for an Ack only when one is owed: an idle link must sleep.
-        let mut deadline = live.next_deadline();
-        if em.emitted.next_seq() != acked {
-            deadline = deadline.min(last_ack + ACK_EVERY);
-        }
-        tokio::select! {
-            r = rd.read(fb.unfilled()) => {
-                let n = r?;
-                if n == 0 {
-                    return Err(LinkError::Closed);
-                }
-                fb.filled(n);
-                live.on_rx(Instant::now());
-            }
-            _ = tokio::time::sleep_until(deadline.into()) => {}
-            _ = me.cancelled() => {
-                let _ = link::send(&mut wr, &Reject::TakenOver.goodbye("another sender took over this feed")).await;
-                return Ok(());
-            }
-            _ = shutdown.cancelled() => {
-                let _ = link::send(&mut wr, &Reject::ShuttingDown.goodbye("egress stopping")).await;
-                return Ok(());
-            }
-        }
         let (mut datagrams, mut bytes) = (0u64, 0u64);
-        while let Some(r) = fb.next_range()? {
-            let Some((f, _)) = frame::decode(&fb.bytes()[r.clone()], MAX_FRAME)? else {
-                unreachable!("next_range returns whole frames")
-            };
-            match f {
-                Frame::Data(d) => {
+        while let Some(ev) = s.poll_event() {
+            match ev {
+                EgressEvent::Data(d) => {
                     datagrams += 1;
                     bytes += d.payload.len() as u64;
-                    let at = r.start + frame::DATA_OVERHEAD;
-                    em.accept(&d, at..r.end, feed);
+                    em.accept(&d, feed);
                     if em.pending.len() >= em.batch.capacity() {
-                        em.flush(fb.bytes(), &feed.stats).await;
+                        em.flush(s.bytes(), &feed.stats).await;
                     }
                 }
-                Frame::Heartbeat { .. } => {}
-                Frame::Goodbye { code, reason } => {
-                    em.flush(fb.bytes(), &feed.stats).await;
-                    return if code == Reject::ShuttingDown.code() {
-                        Ok(())
-                    } else {
-                        Err(LinkError::Rejected {
-                            reject: Reject::Peer(code),
-                            detail: reason,
-                        })
-                    };
-                }
-                _ => {
-                    return Err(LinkError::Rejected {
-                        reject: Reject::Unexpected,
-                        detail: "unexpected frame from the ingress".into(),
-                    });
-                }
+                EgressEvent::Closed(end) => ended = Some(end),
             }
         }
-        em.flush(fb.bytes(), &feed.stats).await;
+        em.flush(s.bytes(), &feed.stats).await;
         feed.link.carried(datagrams, bytes);
-        let now = Instant::now();
-        if live.is_dead(now) {
-            return Err(LinkError::Dead(session::DEAD_AFTER));
+        out.clear();
+        while s.poll_transmit(Instant::now(), &mut out) {}
+        if !out.is_empty() {
+            match tokio::time::timeout(session::DEAD_AFTER, link::send(&mut wr, &out)).await {
+                Ok(r) => r?,
+                Err(_) => return Err(LinkError::Session(End::Dead(session::DEAD_AFTER))),
+            }
         }
-        let next = em.emitted.next_seq();
-        if (next != acked && now.duration_since(last_ack) >= ACK_EVERY) || live.heartbeat_due(now) {
-            ctl.clear();
-            let f = if next != acked {
-                Frame::Ack { next_seq: next }
+        if let Some(end) = ended.take() {
+            let _ = tokio::time::timeout(Duration::from_millis(200), wr.shutdown()).await;
+            return if end.is_clean() {
+                Ok(())
             } else {
-                Frame::Heartbeat { sent_ns: now_ns() }
+                Err(LinkError::Session(end))
             };
-            frame::encode(&f, &mut ctl);
-            tokio::io::AsyncWriteExt::write_all(&mut wr, &ctl).await?;
-            acked = next;
-            last_ack = now;
-            live.on_tx(now);
         }
+        let deadline = s.poll_timeout();
+        tokio::select! {
+            r = rd.read(s.recv_buf()) => match r? {
+                0 => return Err(LinkError::Closed),
+                n => s.handle_read(n, Instant::now()),
+            },
+            _ = sleep_until_opt(deadline) => s.handle_timeout(Instant::now()),
+            _ = me.cancelled() => s.close(Reject::TakenOver, "another sender took over this feed"),
+            _ = shutdown.cancelled() => s.close(Reject::ShuttingDown, "egress stopping"),
+        }
+    }
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
     }
 }
 
 impl Emitter {
     /// Decide about one datagram: duplicate, not allowed, too big, or queued.
-    fn accept(&mut self, d: &Data<'_>, payload: Range<usize>, feed: &Feed) {
+    fn accept(&mut self, d: &DataRef, feed: &Feed) {
         let s = &feed.stats;
+        let len = d.payload.len();
         s.datagrams_in.inc();
-        s.bytes_in.inc_by(d.payload.len() as u64);
+        s.bytes_in.inc_by(len as u64);
         match self.emitted.check(d.seq) {
             Verdict::Duplicate => {
                 s.duplicates.inc();
@@ -481,10 +523,10 @@ impl Emitter {
             }
             if !feed.cfg.allow.iter().any(|c| c.contains(*dst.ip())) {
                 self.refuse(dst, "not_allowed", feed);
-            } else if d.payload.len() > self.max_payload {
+            } else if len > self.max_payload {
                 self.refuse(dst, "too_big", feed);
             } else {
-                self.pending.push((dst, payload.clone()));
+                self.pending.push((dst, d.payload.clone()));
                 self.recv_ns.push(d.recv_ns);
             }
         }

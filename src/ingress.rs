@@ -7,7 +7,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,19 +25,24 @@ use crate::net::link::{self, Backoff, LinkError};
 use crate::net::mcast::{self, Iface, Membership};
 use crate::net::tls::{self, BoxStream};
 use crate::obs::Obs;
-use crate::obs::links::Link;
+use crate::obs::links::{Link, LinkState};
 use crate::obs::logs::RateLimit;
 use crate::obs::metrics::FeedStats;
 use crate::ring::{Read, Ring};
 use crate::warn_limited;
 use crate::wire::buffer::FrameBuf;
-use crate::wire::frame::{DATA_OVERHEAD, Frame, MAX_HANDSHAKE_FRAME};
-use crate::wire::session::{self, ClientHandshake, Liveness, Reject};
+use crate::wire::frame::{DATA_OVERHEAD, FRAME_HEADER, MAX_FRAME, MAX_HANDSHAKE_FRAME};
+use crate::wire::handshake::{ClientHandshake, ClientParams, Reject};
+use crate::wire::record::{self, RECORD_OVERHEAD};
+use crate::wire::session::{self, End, IngressEvent, IngressSession};
 
 /// Bytes handed to one TCP write at most.
 const WRITE_CHUNK: usize = 256 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// TLS, the handshake and the Welcome, from the connect on.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a closing session may take to write its last bytes.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long shutdown waits for destinations to flush.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -176,6 +181,7 @@ impl Ingress {
                     link,
                     cfg: cfg.clone(),
                     stream_id,
+                    sender: cfg.sender_name(),
                     manifest: manifest.clone(),
                     window: window.clone(),
                     stats: stats.clone(),
@@ -315,29 +321,13 @@ async fn keep_memberships(
     }
 }
 
-/// Shared between a connection's reader and writer.
-struct Peer {
-    acked: AtomicU64,
-    last_rx_ms: AtomicU64,
-    epoch: Instant,
-}
-
-impl Peer {
-    fn heard(&self) {
-        self.last_rx_ms
-            .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
-    }
-    fn last_rx(&self) -> Instant {
-        self.epoch + Duration::from_millis(self.last_rx_ms.load(Ordering::Relaxed))
-    }
-}
-
 /// One destination: its own position in the window and its own link.
 struct Dest {
     name: String,
     tls: Option<tls::Client>,
     cfg: IngressFeed,
     stream_id: u64,
+    sender: String,
     manifest: Vec<SocketAddrV4>,
     window: Arc<Window>,
     stats: Arc<FeedStats>,
@@ -355,40 +345,35 @@ impl Dest {
         let mut connected_before = false;
         while !self.stop.is_cancelled() {
             let started = Instant::now();
-            let taken_over = match self.session(acked, connected_before).await {
-                Ok(_) => break,
-                Err((a, e)) => {
-                    let was_up = a.is_some();
-                    if let Some(a) = a {
-                        acked = acked.max(a);
-                        connected_before = true;
-                        self.stats.reconnect(&self.name);
-                        self.stats.connected.dec();
-                    }
-                    let (dest, feed) = (&self.name, &self.cfg.feed);
-                    let taken_over = matches!(&e, LinkError::Rejected { reject: Reject::Peer(c), .. } if *c == Reject::TakenOver.code());
-                    match &e {
-                        LinkError::Rejected { reject, .. } if !was_up => {
-                            self.stats.handshake_failed(reject.label());
-                            self.link.set("refused", Some(e.to_string()));
-                            tracing::error!(%dest, %feed, error = %e, "the egress refused this feed");
-                        }
-                        _ => {
-                            self.link.set("down", Some(e.to_string()));
-                            // A link that was up going down is a state change, logged
-                            // every time; only repeated failures to connect are limited.
-                            if taken_over {
-                                tracing::warn!(%dest, %feed, error = %e, "another sender took over this feed; retrying slowly");
-                            } else if was_up {
-                                tracing::warn!(%dest, %feed, error = %e, "link lost; reconnecting");
-                            } else {
-                                warn_limited!(limit, %dest, %feed, error = %e, "link down; reconnecting");
-                            }
-                        }
-                    }
-                    taken_over
+            let mut up = false;
+            let r = self.session(&mut acked, connected_before, &mut up).await;
+            if up {
+                self.stats.connected.dec();
+            }
+            let Err(e) = r else { break };
+            if up {
+                connected_before = true;
+                self.stats.reconnect(&self.name);
+                self.stats.session_ended(e.reason());
+            }
+            let (dest, feed) = (&self.name, &self.cfg.feed);
+            let taken_over = e.peer_reject() == Some(Reject::TakenOver);
+            if !up && refused(&e) {
+                self.stats.handshake_failed(e.reason());
+                self.link.set(LinkState::Refused, Some(e.to_string()));
+                tracing::error!(%dest, %feed, error = %e, "the egress refused this feed");
+            } else {
+                self.link.set(LinkState::Down, Some(e.to_string()));
+                // A link that was up going down is a state change, logged
+                // every time; only repeated failures to connect are limited.
+                if taken_over {
+                    tracing::warn!(%dest, %feed, error = %e, "another sender took over this feed; retrying slowly");
+                } else if up {
+                    tracing::warn!(%dest, %feed, error = %e, "link lost; reconnecting");
+                } else {
+                    warn_limited!(limit, %dest, %feed, error = %e, "link down; reconnecting");
                 }
-            };
+            }
             if started.elapsed() > Duration::from_secs(10) {
                 backoff.reset();
             }
@@ -401,229 +386,254 @@ impl Dest {
                 _ = self.stop.cancelled() => {}
             }
         }
+        self.link.set(LinkState::Down, Some("stopped".into()));
     }
 
-    /// One connection: handshake, then stream from the window. Returns the
-    /// acknowledged position; on error, with it if the link had come up.
-    async fn session(&self, acked: u64, replay: bool) -> Result<u64, (Option<u64>, LinkError)> {
+    /// One connection: handshake, then stream from the window. `acked` moves
+    /// with the egress's Acks; `up` is set once the link came up.
+    async fn session(&self, acked: &mut u64, replay: bool, up: &mut bool) -> Result<(), LinkError> {
         let (cfg, stats, dest) = (&self.cfg, &self.stats, self.name.as_str());
-        let tcp = link::connect(dest, CONNECT_TIMEOUT)
-            .await
-            .map_err(|e| (None, e.into()))?;
-        let mut stream: BoxStream = match &self.tls {
-            Some(t) => tokio::time::timeout(HANDSHAKE_TIMEOUT, t.connect(dest, tcp))
-                .await
-                .map_err(|_| {
-                    (
-                        None,
-                        LinkError::Tls(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "handshake timed out",
-                        )),
-                    )
-                })?
-                .map_err(|e| (None, LinkError::Tls(e)))?,
-            None => Box::new(tcp),
+        let deadline = tokio::time::Instant::now() + HANDSHAKE_TIMEOUT;
+        let in_time = |what| LinkError::Timeout(what, HANDSHAKE_TIMEOUT);
+        let tcp = link::connect(dest, CONNECT_TIMEOUT).await?;
+        let (mut stream, exporter): (BoxStream, _) = match &self.tls {
+            Some(t) => {
+                let (s, e) = tokio::time::timeout_at(deadline, t.connect(dest, tcp))
+                    .await
+                    .map_err(|_| in_time("the TLS handshake"))?
+                    .map_err(LinkError::Tls)?;
+                (s, Some(e))
+            }
+            None => (Box::new(tcp), None),
         };
-        let mut fb = FrameBuf::new(64 * 1024, MAX_HANDSHAKE_FRAME);
-        let key = cfg.keys.current().into_iter().next();
+        let mut fb = FrameBuf::new(2 * MAX_HANDSHAKE_FRAME, MAX_HANDSHAKE_FRAME);
         let (hs, hello) = ClientHandshake::start(
-            &cfg.feed,
-            self.stream_id,
-            key,
+            ClientParams {
+                feed: cfg.feed.clone(),
+                sender: self.sender.clone(),
+                stream_id: self.stream_id,
+                key: cfg.keys.current().into_iter().next(),
+                encrypt: cfg.encrypt,
+                manifest: self.manifest.clone(),
+            },
             rand::random(),
-            self.manifest.clone(),
+            exporter,
         );
-        let welcome = tokio::time::timeout(
-            HANDSHAKE_TIMEOUT,
-            link::client_handshake(&mut stream, &mut fb, hs, hello),
+        let keys = tokio::time::timeout_at(
+            deadline,
+            link::client_handshake(&mut stream, &mut fb, hs, &hello),
         )
         .await
-        .map_err(|_| {
-            let detail = "handshake took too long".into();
-            (
-                None,
-                LinkError::Rejected {
-                    reject: Reject::Timeout,
-                    detail,
+        .map_err(|_| in_time("the handshake"))??;
+        let head = self.window.ring.lock().expect("window lock").next_seq();
+        let mut s = IngressSession::new(&keys, cfg.encrypt, Instant::now(), head, fb.peek());
+        drop(fb);
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        let resume_from = loop {
+            match s.poll_event() {
+                Some(IngressEvent::Welcome { resume_from, .. }) => break resume_from,
+                Some(IngressEvent::Closed(end)) => {
+                    say_goodbye(&mut s, &mut wr).await;
+                    return Err(LinkError::Session(end));
+                }
+                Some(IngressEvent::Acked(_)) | None => {}
+            }
+            tokio::select! {
+                r = rd.read(s.recv_buf()) => match r? {
+                    0 => return Err(LinkError::Closed),
+                    n => s.handle_read(n, Instant::now()),
                 },
-            )
-        })?
-        .map_err(|e| (None, e))?;
-        stats.connected.inc();
-        self.link.set("up", None);
-        let peer = Peer {
-            acked: AtomicU64::new(acked),
-            last_rx_ms: AtomicU64::new(0),
-            epoch: Instant::now(),
+                _ = tokio::time::sleep_until(deadline) => return Err(in_time("the Welcome")),
+            }
         };
-        let mut start = acked.max(welcome.resume_from);
-        {
+        let start = {
             let ring = self.window.ring.lock().expect("window lock");
-            if start < ring.oldest_seq() {
-                let lost = ring.oldest_seq() - start;
-                stats.dropped("behind", lost);
+            let r = session::resume_point(*acked, resume_from, ring.oldest_seq());
+            if r.lost > 0 {
+                stats.dropped("behind", r.lost);
                 tracing::warn!(
                     dest,
-                    lost,
+                    lost = r.lost,
                     "datagrams left the window before this destination got them"
                 );
-                start = ring.oldest_seq();
             }
             if replay {
-                stats.replayed.inc_by(ring.next_seq().saturating_sub(start));
+                stats.replayed.inc_by(ring.next_seq().saturating_sub(r.start));
             }
-        }
-        self.link.sends_next(start);
-        tracing::info!(dest, feed = %cfg.feed, from = start, "link up");
-        let (rd, wr) = tokio::io::split(stream);
-        let hb = Duration::from_millis(welcome.heartbeat_ms.clamp(100, 10_000) as u64);
-        let r = tokio::select! {
-            r = read_acks(rd, fb, &peer) => r,
-            r = write_window(wr, start, self, &peer, hb) => r,
+            r.start
         };
-        let acked = peer.acked.load(Ordering::Relaxed);
-        match r {
-            Ok(()) => {
-                stats.connected.dec();
-                self.link.set("down", Some("stopped".into()));
-                Ok(acked)
+        s.start(Instant::now(), start);
+        *up = true;
+        stats.connected.inc();
+        self.link.set(LinkState::Up, None);
+        self.link.sends_next(start);
+        tracing::info!(dest, feed = %cfg.feed, from = start, encrypted = cfg.encrypt, "link up");
+        self.stream(&mut s, rd, wr, start, acked).await
+    }
+
+    /// Stream the window from `cursor` until stopped or the session ends.
+    async fn stream<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+        &self,
+        s: &mut IngressSession,
+        mut rd: R,
+        mut wr: W,
+        mut cursor: u64,
+        acked: &mut u64,
+    ) -> Result<(), LinkError> {
+        let (window, stats) = (&*self.window, &*self.stats);
+        let mut head = window.head.subscribe();
+        let mut out = Vec::with_capacity(WRITE_CHUNK + MAX_FRAME + RECORD_OVERHEAD);
+        let mut w = Writing::default();
+        let (mut stopping, mut stalled) = (false, false);
+        let mut ended: Option<(End, Instant)> = None;
+        loop {
+            let now = Instant::now();
+            while let Some(ev) = s.poll_event() {
+                match ev {
+                    IngressEvent::Acked(n) => *acked = n,
+                    IngressEvent::Closed(end) => ended = Some((end, now)),
+                    IngressEvent::Welcome { .. } => {}
+                }
             }
-            Err(e) => Err((Some(acked), e)),
+            if let Some((end, at)) = &ended
+                && ((s.is_done() && w.idle(&out)) || now.duration_since(*at) > CLOSE_TIMEOUT)
+            {
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, wr.shutdown()).await;
+                return match end {
+                    End::Closed(_) => Ok(()),
+                    e => Err(LinkError::Session(e.clone())),
+                };
+            }
+            if w.idle(&out) {
+                out.clear();
+                w = Writing::default();
+                if s.can_send() {
+                    let start = record::begin(&mut out);
+                    let read = window
+                        .ring
+                        .lock()
+                        .expect("window lock")
+                        .read(cursor, &mut out, WRITE_CHUNK);
+                    match read {
+                        Read::Copied { next } => {
+                            let n = next - cursor;
+                            let bytes = (out.len() - start - FRAME_HEADER
+                                - n as usize * DATA_OVERHEAD) as u64;
+                            s.seal_data(&mut out, start, next);
+                            stats.datagrams_out.inc_by(n);
+                            stats.bytes_out.inc_by(bytes);
+                            self.link.carried(n, bytes);
+                            self.link.sends_next(next);
+                            cursor = next;
+                        }
+                        Read::Behind { oldest } => {
+                            out.clear();
+                            stats.dropped("behind", oldest - cursor);
+                            tracing::warn!(
+                                lost = oldest - cursor,
+                                "destination fell behind the window; skipped forward"
+                            );
+                            cursor = oldest;
+                            continue;
+                        }
+                        Read::UpToDate => {
+                            out.clear();
+                            if stopping {
+                                // Everything in the window is written: say goodbye.
+                                s.close(Reject::ShuttingDown, "ingress stopping");
+                            }
+                        }
+                    }
+                }
+                if out.is_empty() {
+                    s.poll_transmit(now, &mut out);
+                }
+            }
+            s.set_head(now, *head.borrow());
+            if s.stalled(now) != stalled {
+                stalled = !stalled;
+                let state = if stalled { LinkState::Stalled } else { LinkState::Up };
+                self.link.set(state, None);
+            }
+            let wait_head = w.idle(&out) && s.can_send();
+            let deadline = match &ended {
+                Some((_, at)) => Some(*at + CLOSE_TIMEOUT),
+                None => s.poll_timeout(),
+            };
+            tokio::select! {
+                r = rd.read(s.recv_buf()) => match r? {
+                    0 => return Err(LinkError::Closed),
+                    n => s.handle_read(n, Instant::now()),
+                },
+                r = w.step(&mut wr, &out), if !w.idle(&out) => {
+                    if r? {
+                        s.on_written(Instant::now());
+                    }
+                }
+                r = head.changed(), if wait_head && !stopping => {
+                    if r.is_err() {
+                        stopping = true;
+                    }
+                }
+                _ = sleep_until_opt(deadline) => s.handle_timeout(Instant::now()),
+                _ = self.stop.cancelled(), if !stopping => stopping = true,
+            }
         }
     }
 }
 
-async fn read_acks<R: AsyncRead + Unpin>(
-    mut rd: R,
-    mut fb: FrameBuf,
-    peer: &Peer,
-) -> Result<(), LinkError> {
-    fb.set_max_frame(MAX_HANDSHAKE_FRAME);
-    loop {
-        while let Some(f) = fb.next_frame()? {
-            match f {
-                Frame::Ack { next_seq } => {
-                    peer.acked.fetch_max(next_seq, Ordering::Relaxed);
-                }
-                Frame::Heartbeat { .. } => {}
-                Frame::Goodbye { code, reason } => {
-                    return Err(LinkError::Rejected {
-                        reject: Reject::Peer(code),
-                        detail: reason,
-                    });
-                }
-                _ => {
-                    return Err(LinkError::Rejected {
-                        reject: Reject::Unexpected,
-                        detail: "unexpected frame from the egress".into(),
-                    });
-                }
-            }
-        }
-        let n = rd.read(fb.unfilled()).await?;
-        if n == 0 {
-            return Err(LinkError::Closed);
-        }
-        fb.filled(n);
-        peer.heard();
+/// Refusals that a retry will not fix by itself (a key, a name, a version).
+fn refused(e: &LinkError) -> bool {
+    match e {
+        LinkError::Refused(_) | LinkError::Refuse { .. } => true,
+        LinkError::Session(End::Refused(_) | End::NoProof) => true,
+        LinkError::Session(End::Goodbye(g)) => g.reject() != Some(Reject::TakenOver),
+        _ => false,
     }
 }
 
-async fn write_window<W: AsyncWrite + Unpin>(
-    mut wr: W,
-    mut cursor: u64,
-    dest: &Dest,
-    peer: &Peer,
-    heartbeat: Duration,
-) -> Result<(), LinkError> {
-    let (window, stats, stop) = (&*dest.window, &*dest.stats, &dest.stop);
-    let mut head = window.head.subscribe();
-    let mut live = Liveness::new(Instant::now(), heartbeat, session::DEAD_AFTER);
-    let mut out = Vec::with_capacity(WRITE_CHUNK + crate::wire::frame::MAX_FRAME);
-    loop {
-        out.clear();
-        let read = window
-            .ring
-            .lock()
-            .expect("window lock")
-            .read(cursor, &mut out, WRITE_CHUNK);
-        match read {
-            Read::Copied { next } => {
-                live.on_rx(peer.last_rx());
-                write_live(&mut wr, &out, &mut live, peer).await?;
-                let n = next - cursor;
-                let bytes = (out.len() - n as usize * DATA_OVERHEAD) as u64;
-                stats.datagrams_out.inc_by(n);
-                stats.bytes_out.inc_by(bytes);
-                dest.link.carried(n, bytes);
-                dest.link.sends_next(next);
-                cursor = next;
-                continue;
-            }
-            Read::Behind { oldest } => {
-                stats.dropped("behind", oldest - cursor);
-                tracing::warn!(
-                    lost = oldest - cursor,
-                    "destination fell behind the window; skipped forward"
-                );
-                cursor = oldest;
-                continue;
-            }
-            Read::UpToDate => {}
-        }
-        if stop.is_cancelled() {
-            // Everything in the window is written: say goodbye.
-            let _ = link::send(&mut wr, &Reject::ShuttingDown.goodbye("ingress stopping")).await;
-            let _ = wr.shutdown().await;
-            return Ok(());
-        }
-        live.on_rx(peer.last_rx());
-        let now = Instant::now();
-        if live.is_dead(now) {
-            return Err(LinkError::Dead(session::DEAD_AFTER));
-        }
-        if live.heartbeat_due(now) {
-            out.clear();
-            crate::wire::frame::encode(&Frame::Heartbeat { sent_ns: now_ns() }, &mut out);
-            write_live(&mut wr, &out, &mut live, peer).await?;
-            continue;
-        }
-        tokio::select! {
-            r = head.changed() => if r.is_err() { return Ok(()) },
-            _ = tokio::time::sleep_until(live.next_deadline().into()) => {}
-            _ = stop.cancelled() => {}
-        }
+/// Best effort: send a closing session's Goodbye, if it has one.
+async fn say_goodbye<W: AsyncWrite + Unpin>(s: &mut IngressSession, wr: &mut W) {
+    let mut out = Vec::new();
+    if s.poll_transmit(Instant::now(), &mut out) {
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, link::send(wr, &out)).await;
     }
 }
 
-/// Write all of `buf`, failing if the peer stops answering meanwhile (a full
-/// TCP window to a dead peer would otherwise block forever).
-async fn write_live<W: AsyncWrite + Unpin>(
-    wr: &mut W,
-    buf: &[u8],
-    live: &mut Liveness,
-    peer: &Peer,
-) -> Result<(), LinkError> {
-    let mut off = 0;
-    while off < buf.len() {
-        tokio::select! {
-            r = wr.write(&buf[off..]) => {
-                let n = r?;
-                if n == 0 {
-                    return Err(LinkError::Closed);
-                }
-                off += n;
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How far one transmit has been written: bytes, then the flush.
+#[derive(Default)]
+struct Writing {
+    off: usize,
+    flushed: bool,
+}
+
+impl Writing {
+    /// Nothing of `out` is left to write or flush.
+    fn idle(&self, out: &[u8]) -> bool {
+        out.is_empty() || self.flushed
+    }
+
+    /// Write some of `out`, or flush once it is all written. Cancel-safe: the
+    /// position moves only when a call returns. `Ok(true)` once flushed.
+    async fn step<W: AsyncWrite + Unpin>(&mut self, wr: &mut W, out: &[u8]) -> Result<bool, LinkError> {
+        if self.off < out.len() {
+            let n = wr.write(&out[self.off..]).await?;
+            if n == 0 {
+                return Err(LinkError::Closed);
             }
-            _ = tokio::time::sleep(Duration::from_millis(250)) => {
-                live.on_rx(peer.last_rx());
-                if live.is_dead(Instant::now()) {
-                    return Err(LinkError::Dead(session::DEAD_AFTER));
-                }
-            }
+            self.off += n;
+            Ok(false)
+        } else {
+            wr.flush().await?;
+            self.flushed = true;
+            Ok(true)
         }
     }
-    wr.flush().await?;
-    live.on_tx(Instant::now());
-    Ok(())
 }

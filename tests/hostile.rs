@@ -39,7 +39,7 @@ fn hello(feed: &str, auth: bool) -> Vec<u8> {
     let h = Hello {
         version: VERSION,
         auth: if auth {
-            AuthMethod::HmacSha256
+            AuthMethod::PreSharedKey
         } else {
             AuthMethod::None
         },
@@ -48,6 +48,8 @@ fn hello(feed: &str, auth: bool) -> Vec<u8> {
         key_id: [9; 8],
         feed: feed.into(),
         manifest: vec![],
+        encrypt: false,
+        sender: "stranger".into(),
     };
     encode(&Frame::Hello(h), &mut out);
     out

@@ -1717,12 +1717,14 @@ fn s7_a_stranger_in_the_vpc() {
         let mut out = Vec::new();
         let h = Hello {
             version: VERSION,
-            auth: AuthMethod::HmacSha256,
+            auth: AuthMethod::PreSharedKey,
             stream_id: 0x5742_4e47,
             nonce: [7; 32],
             key_id,
             feed: "prod".into(),
             manifest: vec![ga(G1)],
+            encrypt: false,
+            sender: "stranger".into(),
         };
         frame::encode(&Frame::Hello(h), &mut out);
         out
@@ -1795,9 +1797,7 @@ fn s7_a_stranger_in_the_vpc() {
                         {
                             let mut out = Vec::new();
                             frame::encode(
-                                &Frame::Auth(frame::Auth {
-                                    proof: vec![0x42; 32],
-                                }),
+                                &Frame::Auth(frame::Auth { proof: [0x42; 32] }),
                                 &mut out,
                             );
                             let _ = s.write_all(&out);

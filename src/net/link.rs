@@ -8,10 +8,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, lookup_host};
 
 use crate::wire::buffer::FrameBuf;
-use crate::wire::frame::{self, Frame, FrameError, NONCE_LEN, Welcome};
-use crate::wire::session::{
-    Accepted, ClientHandshake, ClientStep, FeedKeys, Reject, ServerHandshake, ServerStep,
+use crate::wire::frame::{self, FrameError};
+use crate::wire::handshake::{
+    Accepted, ClientHandshake, FeedKeys, Goodbye, HandshakeError, Reject, ServerHandshake,
+    ServerStep,
 };
+use crate::wire::kdf::SessionKeys;
+use crate::wire::session::End;
 
 /// Capped exponential backoff with jitter ("equal jitter": half fixed, half random),
 /// so a fleet of ingresses does not reconnect in lockstep.
@@ -87,18 +90,25 @@ pub fn tune(s: &TcpStream) -> io::Result<()> {
 pub enum LinkError {
     #[error("{0}")]
     Io(#[from] io::Error),
+    /// We refused the peer during the handshake (and told it why).
     #[error("{}: {detail}", reject.label())]
-    Rejected { reject: Reject, detail: String },
+    Refuse { reject: Reject, detail: String },
+    /// The peer refused us during the handshake.
+    #[error("refused: {0}")]
+    Refused(Goodbye),
     #[error("bad frame: {0}")]
     Frame(#[from] FrameError),
     #[error("peer closed the connection")]
     Closed,
-    #[error("peer silent for {0:?}, presumed dead")]
-    Dead(Duration),
+    /// The established session ended.
+    #[error("{0}")]
+    Session(End),
     #[error("not an mcast-relay peer: this looks like {0} (wrong port, or TLS on one side only?)")]
     Foreign(&'static str),
     #[error("TLS: {0}")]
     Tls(io::Error),
+    #[error("{0} took longer than {1:?}")]
+    Timeout(&'static str, Duration),
 }
 
 impl LinkError {
@@ -107,42 +117,50 @@ impl LinkError {
         match self {
             LinkError::Io(e) if e.kind() == io::ErrorKind::TimedOut => "timeout",
             LinkError::Io(_) => "io",
-            LinkError::Rejected { reject, .. } => reject.label(),
+            LinkError::Refuse { reject, .. } => reject.label(),
+            LinkError::Refused(_) => "refused",
             LinkError::Frame(e) => e.reason(),
             LinkError::Closed => "closed",
-            LinkError::Dead(_) => "dead_peer",
+            LinkError::Session(e) => e.label(),
             LinkError::Foreign(what) => what,
             LinkError::Tls(_) => "tls",
+            LinkError::Timeout(..) => "timeout",
         }
     }
 
-    fn rejected(r: (Reject, String)) -> Self {
-        LinkError::Rejected {
-            reject: r.0,
-            detail: r.1,
+    /// The Goodbye code the peer sent, if it refused us or ended the session.
+    pub fn peer_reject(&self) -> Option<Reject> {
+        match self {
+            LinkError::Refused(g) => g.reject(),
+            LinkError::Session(e) => e.peer_reject(),
+            _ => None,
         }
     }
 }
 
-/// Encode and write one frame.
-pub async fn send<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame<'_>) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(64);
-    frame::encode(frame, &mut buf);
-    w.write_all(&buf).await?;
+impl From<HandshakeError> for LinkError {
+    fn from(e: HandshakeError) -> Self {
+        match e {
+            HandshakeError::Refuse { reject, detail } => LinkError::Refuse { reject, detail },
+            HandshakeError::Refused(g) => LinkError::Refused(g),
+        }
+    }
+}
+
+/// Write `bytes` and flush.
+pub async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> io::Result<()> {
+    w.write_all(bytes).await?;
     w.flush().await
 }
 
-/// Read the next control frame (anything but Data) into an owned value.
-pub async fn recv_control<R: AsyncRead + Unpin>(
+/// Read until one whole handshake frame is buffered; returns its range in `fb.bytes()`.
+pub async fn recv_frame<R: AsyncRead + Unpin>(
     r: &mut R,
     fb: &mut FrameBuf,
-) -> Result<Frame<'static>, LinkError> {
+) -> Result<std::ops::Range<usize>, LinkError> {
     loop {
-        if let Some(f) = fb.next_frame()? {
-            return owned(f).ok_or(LinkError::Rejected {
-                reject: Reject::Unexpected,
-                detail: "data before the handshake finished".into(),
-            });
+        if let Some(range) = fb.next_range()? {
+            return Ok(range);
         }
         let n = r.read(fb.unfilled()).await?;
         if n == 0 {
@@ -152,34 +170,20 @@ pub async fn recv_control<R: AsyncRead + Unpin>(
     }
 }
 
-fn owned(f: Frame<'_>) -> Option<Frame<'static>> {
-    Some(match f {
-        Frame::Hello(h) => Frame::Hello(h),
-        Frame::Challenge(c) => Frame::Challenge(c),
-        Frame::Auth(a) => Frame::Auth(a),
-        Frame::Welcome(w) => Frame::Welcome(w),
-        Frame::Ack { next_seq } => Frame::Ack { next_seq },
-        Frame::Heartbeat { sent_ns } => Frame::Heartbeat { sent_ns },
-        Frame::Goodbye { code, reason } => Frame::Goodbye { code, reason },
-        Frame::Data(_) => return None,
-    })
-}
-
-/// Run the ingress side of the handshake on a fresh stream.
+/// Run the ingress side of the handshake on a fresh stream: Hello, Challenge,
+/// Auth. What follows is the session, whose first record holds the Welcome;
+/// bytes already read past the Challenge stay in `fb`.
 pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
     fb: &mut FrameBuf,
-    mut hs: ClientHandshake,
-    hello: Frame<'static>,
-) -> Result<Welcome, LinkError> {
-    send(s, &hello).await?;
-    loop {
-        let f = recv_control(s, fb).await?;
-        match hs.on_frame(&f).map_err(LinkError::rejected)? {
-            ClientStep::Send(reply) => send(s, &reply).await?,
-            ClientStep::Established(w) => return Ok(w),
-        }
-    }
+    hs: ClientHandshake,
+    hello: &[u8],
+) -> Result<SessionKeys, LinkError> {
+    send(s, hello).await?;
+    let reply = recv_frame(s, fb).await?;
+    let (auth, keys) = hs.on_reply(&fb.bytes()[reply])?;
+    send(s, &auth).await?;
+    Ok(keys)
 }
 
 /// Run the egress side of the handshake; on refusal, tell the peer why. The
@@ -187,33 +191,28 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
 pub async fn server_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
     fb: &mut FrameBuf,
-    nonce: [u8; NONCE_LEN],
+    hs: &mut ServerHandshake,
     lookup: impl Fn(&str) -> Option<FeedKeys>,
 ) -> Result<Accepted, (Option<String>, LinkError)> {
-    let mut hs = ServerHandshake::new(nonce);
     loop {
-        let f = match recv_control(s, fb).await {
-            Ok(f) => f,
+        let named = |hs: &ServerHandshake| hs.feed().map(str::to_string);
+        let range = match recv_frame(s, fb).await {
+            Ok(r) => r,
             Err(LinkError::Frame(e)) => {
                 let err = frame::sniff(fb.peek()).map_or(LinkError::Frame(e), LinkError::Foreign);
-                return Err((hs.feed().map(str::to_string), err));
+                return Err((named(hs), err));
             }
-            Err(e) => return Err((hs.feed().map(str::to_string), e)),
+            Err(e) => return Err((named(hs), e)),
         };
-        let step = hs.on_frame(&f, &lookup);
-        let named = hs.feed().map(str::to_string).or_else(|| match &f {
-            Frame::Hello(h) => Some(h.feed.clone()),
-            _ => None,
-        });
-        match step {
-            Ok(ServerStep::Send(reply)) => send(s, &reply).await.map_err(|e| (named, e.into()))?,
-            Ok(ServerStep::Accepted(a)) => return Ok(a),
-            Err((reject, detail)) => {
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(1), send(s, &reject.goodbye(&detail)))
-                        .await;
-                return Err((named, LinkError::Rejected { reject, detail }));
+        match hs.on_frame(&fb.bytes()[range], &lookup) {
+            Ok(ServerStep::Send(reply)) => send(s, &reply).await.map_err(|e| (named(hs), e.into()))?,
+            Ok(ServerStep::Accepted(a)) => return Ok(*a),
+            Err(HandshakeError::Refuse { reject, detail }) => {
+                let bye = reject.goodbye_bytes(&detail);
+                let _ = tokio::time::timeout(Duration::from_secs(1), send(s, &bye)).await;
+                return Err((named(hs), LinkError::Refuse { reject, detail }));
             }
+            Err(e) => return Err((named(hs), e.into())),
         }
     }
 }

@@ -46,6 +46,13 @@ fn roots(ca: &Path) -> io::Result<rustls::RootCertStore> {
     Ok(r)
 }
 
+/// The keying material both ends of one TLS session share (RFC 8446 7.5); a
+/// middlebox that terminates TLS has a different one with each side.
+fn exporter<D>(conn: &rustls::ConnectionCommon<D>) -> io::Result<[u8; 32]> {
+    conn.export_keying_material([0u8; 32], crate::wire::kdf::TLS_EXPORTER_LABEL, None)
+        .map_err(io::Error::other)
+}
+
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -80,7 +87,8 @@ impl Client {
     }
 
     /// Wrap a connected stream to `dest` (`host:port`), verifying the server.
-    pub async fn connect(&self, dest: &str, tcp: TcpStream) -> io::Result<BoxStream> {
+    /// Also returns the TLS exporter value that binds the handshake to this TLS session.
+    pub async fn connect(&self, dest: &str, tcp: TcpStream) -> io::Result<(BoxStream, [u8; 32])> {
         let host = self.server_name.clone().unwrap_or_else(|| {
             dest.rsplit_once(':')
                 .map_or(dest, |(h, _)| h)
@@ -93,7 +101,9 @@ impl Client {
                 format!("{host:?} is not a TLS server name"),
             )
         })?;
-        Ok(Box::new(self.connector.connect(name, tcp).await?))
+        let s = self.connector.connect(name, tcp).await?;
+        let exp = exporter(s.get_ref().1)?;
+        Ok((Box::new(s), exp))
     }
 }
 
@@ -128,7 +138,10 @@ impl Server {
         })
     }
 
-    pub async fn accept(&self, tcp: TcpStream) -> io::Result<BoxStream> {
-        Ok(Box::new(self.acceptor.accept(tcp).await?))
+    /// Accept TLS on `tcp`; also returns the TLS exporter value.
+    pub async fn accept(&self, tcp: TcpStream) -> io::Result<(BoxStream, [u8; 32])> {
+        let s = self.acceptor.accept(tcp).await?;
+        let exp = exporter(s.get_ref().1)?;
+        Ok((Box::new(s), exp))
     }
 }

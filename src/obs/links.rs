@@ -10,14 +10,29 @@ use tokio::sync::watch;
 use super::metrics::{LinkStats, Metrics};
 use crate::clock::now_ns;
 
+/// Where a link is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkState {
+    /// Not up yet.
+    Connecting,
+    Up,
+    /// Up, but holding data it has not been able to write for a second
+    /// (the peer or the path is not taking it).
+    Stalled,
+    /// Lost; reconnecting.
+    Down,
+    /// The peer refused this feed (a key, a name, a version).
+    Refused,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct LinkInfo {
     pub feed: String,
     pub role: &'static str,
     /// The destination (ingress) or the listen address (egress).
     pub peer: String,
-    /// "connecting", "up", "down" or "refused".
-    pub state: &'static str,
+    pub state: LinkState,
     /// When the state last changed, seconds since the epoch.
     pub since: f64,
     pub last_error: Option<String>,
@@ -48,11 +63,12 @@ pub struct Link {
 }
 
 impl Link {
-    pub fn set(&self, state: &'static str, error: Option<String>) {
+    pub fn set(&self, state: LinkState, error: Option<String>) {
         let l = &mut self.state.lock().expect("link lock").info;
-        if state == "up" && l.state != "up" {
+        if state == LinkState::Up && !matches!(l.state, LinkState::Up | LinkState::Stalled) {
             l.connects += 1;
         }
+        self.stats.stalled.set((state == LinkState::Stalled) as i64);
         if l.state != state {
             l.since = epoch_s();
         }
@@ -126,7 +142,7 @@ impl Links {
                     feed: feed.into(),
                     role,
                     peer: peer.into(),
-                    state: "connecting",
+                    state: LinkState::Connecting,
                     since: epoch_s(),
                     last_error: None,
                     connects: 0,

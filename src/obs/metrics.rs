@@ -58,6 +58,8 @@ pub struct LinkStats {
     pub bytes: Counter,
     /// Ingress only: datagrams taken in that this destination has not sent yet.
     pub behind: Option<Gauge>,
+    /// 1 while the link is up but cannot write what it holds.
+    pub stalled: Gauge,
 }
 
 #[derive(Clone)]
@@ -94,6 +96,8 @@ pub struct Metrics {
     link_datagrams: Family<PeerLabels, Counter>,
     link_bytes: Family<PeerLabels, Counter>,
     link_behind: Family<PeerLabels, Gauge>,
+    link_stalled: Family<PeerLabels, Gauge>,
+    session_errors: Family<ReasonLabels, Counter>,
     feeds: Mutex<Vec<Arc<FeedStats>>>,
 }
 
@@ -116,6 +120,7 @@ pub struct FeedStats {
     drops: Family<ReasonLabels, Counter>,
     reconnects: Family<PeerLabels, Counter>,
     handshake_failures: Family<ReasonLabels, Counter>,
+    session_errors: Family<ReasonLabels, Counter>,
     /// 1 while the feed is degraded (silent too long; set by `obs::watch`).
     pub degraded: Gauge,
     /// Seconds since a datagram last came in (set by `obs::watch`).
@@ -169,6 +174,17 @@ impl FeedStats {
                     .get()
             })
             .sum()
+    }
+
+    /// An established link ended other than cleanly (a bad record, a
+    /// protocol violation, a dead peer, ...).
+    pub fn session_ended(&self, reason: &str) {
+        self.session_errors.get_or_create(&self.reason(reason)).inc();
+    }
+
+    /// Established links ended for `reason` so far.
+    pub fn session_errors(&self, reason: &str) -> u64 {
+        self.session_errors.get_or_create(&self.reason(reason)).get()
     }
 
     pub fn handshake_failed(&self, reason: &str) {
@@ -288,6 +304,8 @@ impl Metrics {
             link_datagrams: Family::default(),
             link_bytes: Family::default(),
             link_behind: Family::default(),
+            link_stalled: Family::default(),
+            session_errors: Family::default(),
             feeds: Mutex::new(Vec::new()),
             registry: Registry::default(),
         };
@@ -385,6 +403,16 @@ impl Metrics {
             "Ingress: datagrams taken in that this destination has not been sent yet",
             m.link_behind.clone(),
         );
+        registry.register(
+            "link_stalled",
+            "1 while the link is up but has not been able to write what it holds for a second",
+            m.link_stalled.clone(),
+        );
+        registry.register(
+            "session_errors",
+            "Established links that ended other than cleanly, by reason (bad_record: bytes that failed authentication; protocol violations; dead_peer; ...)",
+            m.session_errors.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -399,6 +427,7 @@ impl Metrics {
             datagrams: self.link_datagrams.get_or_create_owned(&l),
             bytes: self.link_bytes.get_or_create_owned(&l),
             behind: (role == "ingress").then(|| self.link_behind.get_or_create_owned(&l)),
+            stalled: self.link_stalled.get_or_create_owned(&l),
         }
     }
 
@@ -429,6 +458,7 @@ impl Metrics {
             drops: self.drops.clone(),
             reconnects: self.reconnects.clone(),
             handshake_failures: self.handshake_failures.clone(),
+            session_errors: self.session_errors.clone(),
             degraded: self.degraded.get_or_create_owned(&l),
             silent_seconds: self.silent.get_or_create_owned(&l),
             created_ns: crate::clock::now_ns(),

@@ -1,24 +1,11 @@
-//! Pre-shared keys and the HMAC-SHA256 challenge-response of the handshake.
-//!
-//! Both sides send a fresh random nonce; each proves the key by an HMAC over both
-//! nonces, the feed name and its role, so a recorded handshake cannot be replayed
-//! and one side's proof cannot be reflected back as the other's.
-//!
-//! ```
-//! use mcast_relay::wire::auth::{Key, Role, proof, verify};
-//! let key = Key::parse("0123456789abcdef0123456789abcdef").unwrap();
-//! let (c, s) = ([1u8; 32], [2u8; 32]);
-//! let p = proof(&key, Role::Client, "prod", &c, &s);
-//! assert!(verify(&key, Role::Client, "prod", &c, &s, &p));
-//! assert!(!verify(&key, Role::Server, "prod", &c, &s, &p));
-//! assert!(!verify(&key, Role::Client, "dev", &c, &s, &p));
-//! ```
+//! Pre-shared keys: how they are written, and the public id that names one.
+//! What a key proves and protects is the key schedule's (`super::kdf`).
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use std::fmt;
 
-use super::frame::{KEY_ID_LEN, NONCE_LEN, PROOF_LEN};
+use super::frame::KEY_ID_LEN;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -68,6 +55,11 @@ impl Key {
         }
     }
 
+    /// The secret bytes, for the key schedule only.
+    pub(crate) fn secret(&self) -> &[u8] {
+        &self.0
+    }
+
     /// A public 8-byte name for this key, so a server holding two keys knows which
     /// one a client means. It reveals nothing usable about the key.
     pub fn id(&self) -> [u8; KEY_ID_LEN] {
@@ -80,50 +72,6 @@ impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Key(id={}, <redacted>)", hex::encode(self.id()))
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Client,
-    Server,
-}
-
-/// The proof one side sends: HMAC(key, label(role) | feed | client nonce | server nonce).
-pub fn proof(
-    key: &Key,
-    role: Role,
-    feed: &str,
-    client_nonce: &[u8; NONCE_LEN],
-    server_nonce: &[u8; NONCE_LEN],
-) -> [u8; PROOF_LEN] {
-    let label: &[u8] = match role {
-        Role::Client => b"mcast-relay v1 client proof",
-        Role::Server => b"mcast-relay v1 server proof",
-    };
-    let feed_len = [feed.len() as u8];
-    mac(
-        key,
-        &[
-            label,
-            &feed_len,
-            feed.as_bytes(),
-            client_nonce,
-            server_nonce,
-        ],
-    )
-}
-
-/// Check a proof in constant time.
-pub fn verify(
-    key: &Key,
-    role: Role,
-    feed: &str,
-    client_nonce: &[u8; NONCE_LEN],
-    server_nonce: &[u8; NONCE_LEN],
-    candidate: &[u8],
-) -> bool {
-    let expected = proof(key, role, feed, client_nonce, server_nonce);
-    subtle::ConstantTimeEq::ct_eq(&expected[..], candidate).into()
 }
 
 fn mac(key: &Key, parts: &[&[u8]]) -> [u8; 32] {
@@ -159,20 +107,5 @@ mod tests {
             Key::parse_list("a-key-of-enough-bytes\nb-key-of-enough-bytes\nc-key-of-enough-bytes")
                 .is_err()
         );
-    }
-
-    #[test]
-    fn a_different_nonce_breaks_the_proof() {
-        let k = Key::parse("0123456789abcdef-key").unwrap();
-        let p = proof(&k, Role::Server, "prod", &[1; 32], &[2; 32]);
-        assert!(!verify(&k, Role::Server, "prod", &[1; 32], &[3; 32], &p));
-        assert!(!verify(
-            &k,
-            Role::Server,
-            "prod",
-            &[1; 32],
-            &[2; 32],
-            &p[..31]
-        ));
     }
 }

@@ -1,14 +1,16 @@
-//! The wire format, v1: a pure codec with no I/O (see docs/PROTOCOL.md).
+//! The wire format, v2: a pure codec with no I/O (see docs/PROTOCOL.md).
 //!
 //! Every frame is `u32 length` (big-endian, counts the bytes after it), `u8 kind`,
 //! then the body. [`check`] looks at a buffer and says whether a whole frame is
 //! there without allocating; [`decode`] borrows data payloads from the buffer.
+//! After the handshake every frame travels inside a sealed record
+//! (`super::record`), itself a frame of kind [`kind::SEALED`].
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use thiserror::Error;
 
 pub const MAGIC: [u8; 4] = *b"MCRL";
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Length field plus kind byte.
 pub const FRAME_HEADER: usize = 5;
 /// Fixed part of a data frame before the payload (after the 5-byte frame header).
@@ -26,6 +28,10 @@ pub const MAX_MANIFEST: usize = 1024;
 pub const NONCE_LEN: usize = 32;
 pub const KEY_ID_LEN: usize = 8;
 pub const PROOF_LEN: usize = 32;
+/// Longest sender name in a Hello.
+pub const MAX_SENDER_NAME: usize = 64;
+/// Hello flag: seal records with encryption, not only authentication.
+pub const FLAG_ENCRYPT: u8 = 0x01;
 
 pub mod kind {
     pub const HELLO: u8 = 0x01;
@@ -36,13 +42,17 @@ pub mod kind {
     pub const ACK: u8 = 0x20;
     pub const HEARTBEAT: u8 = 0x21;
     pub const GOODBYE: u8 = 0x7f;
+    /// A sealed record holding frames (after the handshake); never a frame kind itself.
+    pub const SEALED: u8 = 0xa0;
 }
 
 /// How the sender of a Hello means to prove itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
+    /// No key: records are still sealed, but with keys anyone can derive.
     None = 0,
-    HmacSha256 = 1,
+    /// A pre-shared key, named by `key_id`, proven by the client first.
+    PreSharedKey = 1,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,18 +67,21 @@ pub struct Hello {
     pub feed: String,
     /// The groups the ingress joined, so an egress can refuse an obvious loop.
     pub manifest: Vec<SocketAddrV4>,
+    /// v2: encrypt records too (`FLAG_ENCRYPT`).
+    pub encrypt: bool,
+    /// v2: which sender this is, stable across its restarts (a host, or a host and a line).
+    pub sender: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {
     pub nonce: [u8; NONCE_LEN],
-    /// Empty without auth.
-    pub proof: Vec<u8>,
 }
 
+/// The client's proof: its finished value from the key schedule (`super::kdf`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Auth {
-    pub proof: Vec<u8>,
+    pub proof: [u8; PROOF_LEN],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +149,41 @@ impl FrameError {
     }
 }
 
+/// The name of a frame kind, for errors and logs.
+pub fn kind_name(k: u8) -> &'static str {
+    match k {
+        kind::HELLO => "Hello",
+        kind::CHALLENGE => "Challenge",
+        kind::AUTH => "Auth",
+        kind::WELCOME => "Welcome",
+        kind::DATA => "Data",
+        kind::ACK => "Ack",
+        kind::HEARTBEAT => "Heartbeat",
+        kind::GOODBYE => "Goodbye",
+        kind::SEALED => "a sealed record",
+        _ => "an unknown frame",
+    }
+}
+
+impl Frame<'_> {
+    pub fn kind(&self) -> u8 {
+        match self {
+            Frame::Hello(_) => kind::HELLO,
+            Frame::Challenge(_) => kind::CHALLENGE,
+            Frame::Auth(_) => kind::AUTH,
+            Frame::Welcome(_) => kind::WELCOME,
+            Frame::Data(_) => kind::DATA,
+            Frame::Ack { .. } => kind::ACK,
+            Frame::Heartbeat { .. } => kind::HEARTBEAT,
+            Frame::Goodbye { .. } => kind::GOODBYE,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        kind_name(self.kind())
+    }
+}
+
 /// What a stream that is not ours looks like, from its first bytes, so the
 /// log can say "an HTTP request" rather than "frame too long".
 pub fn sniff(first: &[u8]) -> Option<&'static str> {
@@ -185,13 +233,22 @@ pub fn decode(buf: &[u8], max: usize) -> Result<Option<(Frame<'_>, usize)>, Fram
     };
     let frame = match kind {
         kind::HELLO => Frame::Hello(decode_hello(&mut r)?),
-        kind::CHALLENGE => Frame::Challenge(Challenge {
-            nonce: r.array()?,
-            proof: r.short_bytes()?.to_vec(),
-        }),
-        kind::AUTH => Frame::Auth(Auth {
-            proof: r.short_bytes()?.to_vec(),
-        }),
+        kind::CHALLENGE => {
+            let nonce = r.array()?;
+            // v1 carried the server's proof here; v2 proves the client first.
+            if !r.short_bytes()?.is_empty() {
+                return Err(FrameError::Malformed("challenge: v2 carries no proof"));
+            }
+            Frame::Challenge(Challenge { nonce })
+        }
+        kind::AUTH => {
+            let proof = r.short_bytes()?;
+            Frame::Auth(Auth {
+                proof: proof
+                    .try_into()
+                    .map_err(|_| FrameError::Malformed("auth: the proof is not 32 bytes"))?,
+            })
+        }
         kind::WELCOME => Frame::Welcome(Welcome {
             resume_from: r.u64()?,
             heartbeat_ms: r.u32()?,
@@ -223,7 +280,7 @@ fn decode_hello(r: &mut Reader<'_>) -> Result<Hello, FrameError> {
     let version = r.u16()?;
     let auth = match r.u8()? {
         0 => AuthMethod::None,
-        1 => AuthMethod::HmacSha256,
+        1 => AuthMethod::PreSharedKey,
         _ => return Err(FrameError::Malformed("hello: unknown auth method")),
     };
     let stream_id = r.u64()?;
@@ -240,7 +297,20 @@ fn decode_hello(r: &mut Reader<'_>) -> Result<Hello, FrameError> {
     for _ in 0..count {
         manifest.push(r.addr()?);
     }
-    // Bytes after the known fields are room for later versions; v1 ignores them.
+    // v2 appends its fields after v1's, so a v1 egress still reads the
+    // version and refuses it clearly; a v1 Hello simply ends here.
+    let (encrypt, sender) = if r.buf.is_empty() {
+        (false, String::new())
+    } else {
+        let flags = r.u8()?;
+        if flags & !FLAG_ENCRYPT != 0 {
+            return Err(FrameError::Malformed("hello: unknown flags"));
+        }
+        let sender = std::str::from_utf8(r.short_bytes()?)
+            .map_err(|_| FrameError::Malformed("hello: sender name is not UTF-8"))?
+            .to_string();
+        (flags & FLAG_ENCRYPT != 0, sender)
+    };
     Ok(Hello {
         version,
         auth,
@@ -249,6 +319,8 @@ fn decode_hello(r: &mut Reader<'_>) -> Result<Hello, FrameError> {
         key_id,
         feed,
         manifest,
+        encrypt,
+        sender,
     })
 }
 
@@ -314,11 +386,13 @@ pub fn encode(frame: &Frame<'_>, out: &mut Vec<u8>) {
             for a in &h.manifest[..n] {
                 put_addr(out, a);
             }
+            out.push(if h.encrypt { FLAG_ENCRYPT } else { 0 });
+            put_str(out, &h.sender);
         }
         Frame::Challenge(c) => {
             out.push(kind::CHALLENGE);
             out.extend_from_slice(&c.nonce);
-            put_short(out, &c.proof);
+            out.push(0);
         }
         Frame::Auth(a) => {
             out.push(kind::AUTH);

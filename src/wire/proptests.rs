@@ -33,7 +33,6 @@ impl Owned {
 }
 
 fn owned() -> impl Strategy<Value = Owned> {
-    let short = proptest::collection::vec(any::<u8>(), 0..=255);
     prop_oneof![
         (
             any::<u64>(),
@@ -50,13 +49,14 @@ fn owned() -> impl Strategy<Value = Owned> {
             any::<[u8; 32]>(),
             any::<[u8; 8]>(),
             "[a-z0-9._-]{0,64}",
-            proptest::collection::vec(addr(), 0..20)
+            proptest::collection::vec(addr(), 0..20),
+            (any::<bool>(), "[a-z0-9._:-]{0,64}"),
         )
-            .prop_map(|(version, a, stream_id, nonce, key_id, feed, manifest)| {
+            .prop_map(|(version, a, stream_id, nonce, key_id, feed, manifest, (encrypt, sender))| {
                 Owned::Frame(Frame::Hello(Hello {
                     version,
                     auth: if a {
-                        AuthMethod::HmacSha256
+                        AuthMethod::PreSharedKey
                     } else {
                         AuthMethod::None
                     },
@@ -65,11 +65,12 @@ fn owned() -> impl Strategy<Value = Owned> {
                     key_id,
                     feed,
                     manifest,
+                    encrypt,
+                    sender,
                 }))
             }),
-        (any::<[u8; 32]>(), short.clone())
-            .prop_map(|(nonce, proof)| Owned::Frame(Frame::Challenge(Challenge { nonce, proof }))),
-        short.prop_map(|proof| Owned::Frame(Frame::Auth(Auth { proof }))),
+        any::<[u8; 32]>().prop_map(|nonce| Owned::Frame(Frame::Challenge(Challenge { nonce }))),
+        any::<[u8; 32]>().prop_map(|proof| Owned::Frame(Frame::Auth(Auth { proof }))),
         (any::<u64>(), any::<u32>()).prop_map(|(resume_from, heartbeat_ms)| Owned::Frame(
             Frame::Welcome(Welcome {
                 resume_from,

@@ -1,300 +1,155 @@
-//! Session state with no sockets: the handshake of each side, heartbeats and
-//! dead-peer detection, and the egress's duplicate filter. The I/O layer feeds
-//! frames and clock readings in and sends what comes out.
+//! The established link of protocol v2 as two deterministic state machines,
+//! in the shape of quinn-proto: they take bytes and the time, and hand back
+//! bytes to send, the next deadline and events. The I/O drivers
+//! (`crate::ingress`, `crate::egress`) only move bytes and keep the clock.
+//!
+//! The rules live here: every byte arrives in a sealed record
+//! (`super::record`); Acks at most every [`ACK_EVERY`] while the position
+//! moves; a heartbeat after [`HEARTBEAT`] without sending; a peer silent for
+//! [`DEAD_AFTER`] is dead; an Ack beyond what was sent, a resume position
+//! beyond the window's head or a sequence number that does not increase (or
+//! would wrap) is a protocol violation, never a stall; a link that holds data
+//! it cannot write for [`STALL_AFTER`] is stalled; a Goodbye ends the session.
 
 use std::net::SocketAddrV4;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use super::auth::{self, Key, Role};
-use super::frame::{
-    Auth, AuthMethod, Challenge, Frame, Hello, KEY_ID_LEN, NONCE_LEN, VERSION, Welcome,
+use super::frame::{self, FrameError, MAX_FRAME, Welcome, kind};
+use super::handshake::{Goodbye, Reject};
+use super::kdf::SessionKeys;
+use super::record::{
+    self, MAX_C2S_BODY, MAX_S2C_BODY, Opener, RECORD_OVERHEAD, RecordError, Sealer,
 };
 
-/// Why a handshake or session ended. `code` travels in a Goodbye frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reject {
-    BadVersion,
-    UnknownFeed,
-    AuthRequired,
-    AuthUnavailable,
-    UnknownKey,
-    BadProof,
-    Unexpected,
-    Timeout,
-    Loop,
-    TakenOver,
-    ShuttingDown,
-    Malformed,
-    TooManyConnections,
-    /// The peer said goodbye with this code.
-    Peer(u16),
+/// Heartbeat interval while idle.
+pub const HEARTBEAT: Duration = Duration::from_millis(1000);
+/// A peer silent this long is dead (heartbeats every second: noticed within 3 s).
+pub const DEAD_AFTER: Duration = Duration::from_millis(2500);
+/// The egress acknowledges at most this often while the position advances.
+pub const ACK_EVERY: Duration = Duration::from_millis(50);
+/// A link that cannot write what it holds for this long is shown as stalled.
+pub const STALL_AFTER: Duration = Duration::from_secs(1);
+
+/// A rule of the link the peer broke.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Violation {
+    #[error("Ack of {ack} beyond the {sent} datagrams sent")]
+    AckBeyondSent { ack: u64, sent: u64 },
+    #[error("resume position {resume} beyond the window's head {head}")]
+    ResumeBeyondHead { resume: u64, head: u64 },
+    #[error("sequence {seq} after {prev}: sequence numbers must increase")]
+    SeqNotIncreasing { prev: u64, seq: u64 },
+    #[error("sequence {seq} below the resume position {resume}")]
+    SeqBelowResume { seq: u64, resume: u64 },
+    #[error("sequence number 2^64-1: the stream would wrap")]
+    SeqExhausted,
+    #[error("unexpected {0} on an established link")]
+    Unexpected(&'static str),
+    #[error("{0}")]
+    Malformed(FrameError),
+    #[error("a frame runs past the end of its record")]
+    FrameAcrossRecords,
+    #[error("an empty record")]
+    EmptyRecord,
+    #[error("a record of {len} bytes is over the limit of {max}")]
+    RecordTooLong { len: usize, max: usize },
 }
 
-impl Reject {
-    pub fn code(self) -> u16 {
+impl Violation {
+    pub fn label(&self) -> &'static str {
         match self {
-            Reject::BadVersion => 1,
-            Reject::UnknownFeed => 2,
-            Reject::AuthRequired => 3,
-            Reject::AuthUnavailable => 4,
-            Reject::UnknownKey => 5,
-            Reject::BadProof => 6,
-            Reject::Unexpected => 7,
-            Reject::Timeout => 8,
-            Reject::Loop => 9,
-            Reject::TakenOver => 10,
-            Reject::ShuttingDown => 11,
-            Reject::Malformed => 12,
-            Reject::TooManyConnections => 13,
-            Reject::Peer(c) => c,
+            Violation::AckBeyondSent { .. } => "ack_beyond_sent",
+            Violation::ResumeBeyondHead { .. } => "resume_beyond_head",
+            Violation::SeqNotIncreasing { .. } => "seq_not_increasing",
+            Violation::SeqBelowResume { .. } => "seq_below_resume",
+            Violation::SeqExhausted => "seq_exhausted",
+            Violation::Unexpected(_) => "unexpected_frame",
+            Violation::Malformed(_) => "malformed",
+            Violation::FrameAcrossRecords => "frame_across_records",
+            Violation::EmptyRecord => "empty_record",
+            Violation::RecordTooLong { .. } => "record_too_long",
         }
     }
 
-    /// A short label for metrics and logs.
-    pub fn label(self) -> &'static str {
+    fn reject(&self) -> Reject {
         match self {
-            Reject::BadVersion => "bad_version",
-            Reject::UnknownFeed => "unknown_feed",
-            Reject::AuthRequired => "auth_required",
-            Reject::AuthUnavailable => "auth_unavailable",
-            Reject::UnknownKey => "unknown_key",
-            Reject::BadProof => "bad_proof",
-            Reject::Unexpected => "unexpected_frame",
-            Reject::Timeout => "timeout",
-            Reject::Loop => "loop",
-            Reject::TakenOver => "taken_over",
-            Reject::ShuttingDown => "shutting_down",
-            Reject::Malformed => "malformed",
-            Reject::TooManyConnections => "too_many_connections",
-            Reject::Peer(_) => "peer_goodbye",
-        }
-    }
-
-    pub fn goodbye(self, detail: &str) -> Frame<'static> {
-        Frame::Goodbye {
-            code: self.code(),
-            reason: format!("{}: {detail}", self.label()),
+            Violation::Unexpected(_) => Reject::Unexpected,
+            Violation::Malformed(_)
+            | Violation::FrameAcrossRecords
+            | Violation::EmptyRecord
+            | Violation::RecordTooLong { .. } => Reject::Malformed,
+            _ => Reject::Protocol,
         }
     }
 }
 
-/// The ingress side of the handshake.
-pub struct ClientHandshake {
-    feed: String,
-    key: Option<Key>,
-    nonce: [u8; NONCE_LEN],
-    server_nonce: Option<[u8; NONCE_LEN]>,
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum End {
+    #[error("peer silent for {0:?}, presumed dead")]
+    Dead(Duration),
+    #[error("{0}")]
+    BadRecord(RecordError),
+    /// Ingress: the egress's first record did not open, so it does not hold
+    /// our key (or a TLS-terminating middlebox sits between us).
+    #[error("the egress did not prove it holds our key (wrong key, or a middlebox relaying the handshake)")]
+    NoProof,
+    #[error("protocol violation: {0}")]
+    Violation(Violation),
+    /// The peer's authenticated Goodbye.
+    #[error("the peer said goodbye: {0}")]
+    Goodbye(Goodbye),
+    /// Ingress: a plain Goodbye in place of the first record: a refusal after
+    /// our proof (unauthenticated: anyone on the path could have sent it).
+    #[error("the egress refused: {0}")]
+    Refused(Goodbye),
+    /// We closed on purpose (taken over, shutting down).
+    #[error("closed: {}", .0.label())]
+    Closed(Reject),
 }
 
-/// What to do after a frame.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ClientStep {
-    Send(Frame<'static>),
-    Established(Welcome),
-}
-
-impl ClientHandshake {
-    /// Start a handshake; send the returned Hello first.
-    pub fn start(
-        feed: &str,
-        stream_id: u64,
-        key: Option<Key>,
-        nonce: [u8; NONCE_LEN],
-        manifest: Vec<SocketAddrV4>,
-    ) -> (Self, Frame<'static>) {
-        let hello = Hello {
-            version: VERSION,
-            auth: if key.is_some() {
-                AuthMethod::HmacSha256
-            } else {
-                AuthMethod::None
-            },
-            stream_id,
-            nonce,
-            key_id: key.as_ref().map(Key::id).unwrap_or([0; KEY_ID_LEN]),
-            feed: feed.to_string(),
-            manifest,
-        };
-        let hs = ClientHandshake {
-            feed: feed.to_string(),
-            key,
-            nonce,
-            server_nonce: None,
-        };
-        (hs, Frame::Hello(hello))
-    }
-
-    pub fn on_frame(&mut self, frame: &Frame<'_>) -> Result<ClientStep, (Reject, String)> {
-        match (frame, self.server_nonce) {
-            (Frame::Goodbye { code, reason }, _) => Err((Reject::Peer(*code), reason.clone())),
-            (Frame::Challenge(c), None) => {
-                let proof = match &self.key {
-                    Some(key) => {
-                        if !auth::verify(
-                            key,
-                            Role::Server,
-                            &self.feed,
-                            &self.nonce,
-                            &c.nonce,
-                            &c.proof,
-                        ) {
-                            return Err((
-                                Reject::BadProof,
-                                "the egress did not prove it holds our key".into(),
-                            ));
-                        }
-                        auth::proof(key, Role::Client, &self.feed, &self.nonce, &c.nonce).to_vec()
-                    }
-                    None => Vec::new(),
-                };
-                self.server_nonce = Some(c.nonce);
-                Ok(ClientStep::Send(Frame::Auth(Auth { proof })))
-            }
-            (Frame::Welcome(w), Some(_)) => Ok(ClientStep::Established(*w)),
-            _ => Err((
-                Reject::Unexpected,
-                format!("unexpected {} during handshake", name(frame)),
-            )),
+impl End {
+    /// A short label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            End::Dead(_) => "dead_peer",
+            End::BadRecord(_) => "bad_record",
+            End::NoProof => "bad_proof",
+            End::Violation(v) => v.label(),
+            End::Goodbye(_) => "peer_goodbye",
+            End::Refused(_) => "refused",
+            End::Closed(r) => r.label(),
         }
     }
-}
 
-/// What a server knows about a feed it serves.
-#[derive(Debug, Clone, Default)]
-pub struct FeedKeys {
-    /// Empty: the feed takes unauthenticated senders. Otherwise current and next key.
-    pub keys: Vec<Key>,
-}
-
-/// The egress side of the handshake.
-pub struct ServerHandshake {
-    nonce: [u8; NONCE_LEN],
-    hello: Option<(Hello, Option<Key>)>,
-}
-
-/// A sender that proved itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Accepted {
-    pub feed: String,
-    pub stream_id: u64,
-    pub manifest: Vec<SocketAddrV4>,
-    pub authenticated: bool,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum ServerStep {
-    Send(Frame<'static>),
-    /// Send a Welcome (its `resume_from` is the I/O layer's to fill) and go on.
-    Accepted(Accepted),
-}
-
-impl ServerHandshake {
-    pub fn new(nonce: [u8; NONCE_LEN]) -> Self {
-        ServerHandshake { nonce, hello: None }
-    }
-
-    /// The feed the peer named, once its Hello was accepted.
-    pub fn feed(&self) -> Option<&str> {
-        self.hello.as_ref().map(|(h, _)| h.feed.as_str())
-    }
-
-    /// `lookup` finds a feed by name; `None` means this server does not carry it.
-    pub fn on_frame(
-        &mut self,
-        frame: &Frame<'_>,
-        lookup: impl Fn(&str) -> Option<FeedKeys>,
-    ) -> Result<ServerStep, (Reject, String)> {
-        match (frame, &self.hello) {
-            (Frame::Hello(h), None) => {
-                if h.version != VERSION {
-                    return Err((
-                        Reject::BadVersion,
-                        format!(
-                            "version {} not supported; this egress speaks {VERSION}",
-                            h.version
-                        ),
-                    ));
-                }
-                let Some(feed) = lookup(&h.feed) else {
-                    return Err((
-                        Reject::UnknownFeed,
-                        format!("no feed {:?} on this port", h.feed),
-                    ));
-                };
-                let key = match (feed.keys.is_empty(), h.auth) {
-                    (true, AuthMethod::None) => None,
-                    (true, AuthMethod::HmacSha256) => {
-                        return Err((
-                            Reject::AuthUnavailable,
-                            format!("feed {:?} has no key on this egress", h.feed),
-                        ));
-                    }
-                    (false, AuthMethod::None) => {
-                        return Err((
-                            Reject::AuthRequired,
-                            format!("feed {:?} requires a key", h.feed),
-                        ));
-                    }
-                    (false, AuthMethod::HmacSha256) => {
-                        match feed.keys.iter().find(|k| k.id() == h.key_id) {
-                            Some(k) => Some(k.clone()),
-                            None => {
-                                return Err((
-                                    Reject::UnknownKey,
-                                    format!(
-                                        "key id {} is not a key of feed {:?}",
-                                        hex::encode(h.key_id),
-                                        h.feed
-                                    ),
-                                ));
-                            }
-                        }
-                    }
-                };
-                let proof = key
-                    .as_ref()
-                    .map(|k| auth::proof(k, Role::Server, &h.feed, &h.nonce, &self.nonce).to_vec())
-                    .unwrap_or_default();
-                self.hello = Some((h.clone(), key));
-                Ok(ServerStep::Send(Frame::Challenge(Challenge {
-                    nonce: self.nonce,
-                    proof,
-                })))
-            }
-            (Frame::Auth(a), Some((h, key))) => {
-                if let Some(key) = key
-                    && !auth::verify(key, Role::Client, &h.feed, &h.nonce, &self.nonce, &a.proof)
-                {
-                    return Err((
-                        Reject::BadProof,
-                        "the sender's proof does not match the key".into(),
-                    ));
-                }
-                Ok(ServerStep::Accepted(Accepted {
-                    feed: h.feed.clone(),
-                    stream_id: h.stream_id,
-                    manifest: h.manifest.clone(),
-                    authenticated: key.is_some(),
-                }))
-            }
-            _ => Err((
-                Reject::Unexpected,
-                format!("unexpected {} during handshake", name(frame)),
-            )),
+    /// What we tell the peer as we close, if anything.
+    fn goodbye(&self) -> Option<Reject> {
+        match self {
+            End::BadRecord(_) => Some(Reject::BadRecord),
+            End::Violation(v) => Some(v.reject()),
+            End::Closed(r) => Some(*r),
+            End::Dead(_) | End::NoProof | End::Goodbye(_) | End::Refused(_) => None,
         }
     }
+
+    /// The peer's Goodbye code, if it sent one.
+    pub fn peer_reject(&self) -> Option<Reject> {
+        match self {
+            End::Goodbye(g) | End::Refused(g) => g.reject(),
+            _ => None,
+        }
+    }
+
+    /// Did the peer say it is shutting down after sending everything?
+    pub fn is_clean(&self) -> bool {
+        self.peer_reject() == Some(Reject::ShuttingDown) || matches!(self, End::Closed(_))
+    }
 }
 
-fn name(frame: &Frame<'_>) -> &'static str {
-    match frame {
-        Frame::Hello(_) => "Hello",
-        Frame::Challenge(_) => "Challenge",
-        Frame::Auth(_) => "Auth",
-        Frame::Welcome(_) => "Welcome",
-        Frame::Data(_) => "Data",
-        Frame::Ack { .. } => "Ack",
-        Frame::Heartbeat { .. } => "Heartbeat",
-        Frame::Goodbye { .. } => "Goodbye",
+impl From<Violation> for End {
+    fn from(v: Violation) -> End {
+        End::Violation(v)
     }
 }
 
@@ -307,11 +162,6 @@ pub struct Liveness {
     last_tx: Instant,
 }
 
-/// Default heartbeat interval while idle.
-pub const HEARTBEAT: Duration = Duration::from_millis(1000);
-/// A peer silent this long is dead (heartbeats every second: within 3 s).
-pub const DEAD_AFTER: Duration = Duration::from_millis(2500);
-
 impl Liveness {
     pub fn new(now: Instant, interval: Duration, dead_after: Duration) -> Self {
         Liveness {
@@ -322,10 +172,10 @@ impl Liveness {
         }
     }
     pub fn on_rx(&mut self, now: Instant) {
-        self.last_rx = now;
+        self.last_rx = self.last_rx.max(now);
     }
     pub fn on_tx(&mut self, now: Instant) {
-        self.last_tx = now;
+        self.last_tx = self.last_tx.max(now);
     }
     pub fn heartbeat_due(&self, now: Instant) -> bool {
         now.duration_since(self.last_tx) >= self.interval
@@ -333,170 +183,736 @@ impl Liveness {
     pub fn is_dead(&self, now: Instant) -> bool {
         now.duration_since(self.last_rx) >= self.dead_after
     }
-    /// When something next needs doing, if nothing arrives meanwhile.
-    pub fn next_deadline(&self) -> Instant {
-        (self.last_tx + self.interval).min(self.last_rx + self.dead_after)
+    fn dead_at(&self) -> Instant {
+        self.last_rx + self.dead_after
+    }
+    fn heartbeat_at(&self) -> Instant {
+        self.last_tx + self.interval
     }
 }
 
-/// The egress's memory of what it emitted for a feed, so replays after a
-/// reconnect are not emitted twice.
-#[derive(Debug, Clone, Default)]
-pub struct Emitted {
-    stream_id: u64,
-    next_seq: Option<u64>,
+/// Where an ingress resumes after a reconnect: after what the egress
+/// acknowledged before or says it emitted, or at the oldest datagram the
+/// window still holds, counting what fell out before it could be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    pub start: u64,
+    pub lost: u64,
+}
+
+pub fn resume_point(acked: u64, resume_from: u64, oldest: u64) -> Resume {
+    let want = acked.max(resume_from);
+    Resume {
+        start: want.max(oldest),
+        lost: oldest.saturating_sub(want),
+    }
+}
+
+/// One frame out of an opened record, or a plain frame where one may stand.
+enum Item {
+    Frame { kind: u8, range: Range<usize> },
+    Plain { range: Range<usize> },
+}
+
+/// The receive side: a fixed buffer, reassembly of records, opening them in
+/// place, and walking the frames inside.
+struct Inbox {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    opener: Opener,
+    max_body: usize,
+    /// The frames of the open record not yet handed out.
+    body: Range<usize>,
+}
+
+impl Inbox {
+    fn new(key: &[u8; 32], encrypt: bool, max_body: usize, initial: &[u8]) -> Inbox {
+        let max_record = 4 + max_body + RECORD_OVERHEAD;
+        let mut buf = vec![0; (2 * max_record).max(initial.len())];
+        buf[..initial.len()].copy_from_slice(initial);
+        Inbox {
+            buf,
+            start: 0,
+            end: initial.len(),
+            opener: Opener::new(key, encrypt),
+            max_body,
+            body: 0..0,
+        }
+    }
+
+    fn max_record(&self) -> usize {
+        4 + self.max_body + RECORD_OVERHEAD
+    }
+
+    /// Room to read into. Moves what is buffered to the front first when the
+    /// tail could not hold a whole record; ranges handed out before are void.
+    fn recv_buf(&mut self) -> &mut [u8] {
+        if self.buf.len() - self.start < self.max_record() && self.start > 0 {
+            let shift = self.start;
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= shift;
+            self.start = 0;
+            self.body = self.body.start.saturating_sub(shift)..self.body.end.saturating_sub(shift);
+        }
+        &mut self.buf[self.end..]
+    }
+
+    fn filled(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.buf.len());
+    }
+
+    /// The next frame; opens the next whole record when the current one is done.
+    fn next(&mut self, allow_plain: bool) -> Result<Option<Item>, End> {
+        loop {
+            if !self.body.is_empty() {
+                let b = &self.buf[self.body.clone()];
+                return match frame::check(b, MAX_FRAME) {
+                    Ok(Some(n)) => {
+                        let range = self.body.start..self.body.start + n;
+                        self.body.start += n;
+                        Ok(Some(Item::Frame {
+                            kind: self.buf[range.start + 4],
+                            range,
+                        }))
+                    }
+                    Ok(None) => Err(Violation::FrameAcrossRecords.into()),
+                    Err(e) => Err(Violation::Malformed(e).into()),
+                };
+            }
+            let pending = &self.buf[self.start..self.end];
+            let n = match frame::check(pending, self.max_record()) {
+                Ok(Some(n)) => n,
+                Ok(None) => return Ok(None),
+                Err(FrameError::TooLong { len, max }) => {
+                    return Err(Violation::RecordTooLong { len, max }.into());
+                }
+                Err(e) => return Err(Violation::Malformed(e).into()),
+            };
+            let at = self.start;
+            self.start += n;
+            if self.buf[at + 4] != kind::SEALED {
+                if allow_plain {
+                    return Ok(Some(Item::Plain { range: at..at + n }));
+                }
+                return Err(Violation::Unexpected(frame::kind_name(self.buf[at + 4])).into());
+            }
+            let body = self
+                .opener
+                .open(&mut self.buf[at..at + n])
+                .map_err(End::BadRecord)?;
+            if body.is_empty() {
+                return Err(Violation::EmptyRecord.into());
+            }
+            self.body = at + body.start..at + body.end;
+        }
+    }
+
+    fn decode(&self, range: Range<usize>) -> Result<frame::Frame<'_>, End> {
+        match frame::decode(&self.buf[range], MAX_FRAME) {
+            Ok(Some((f, _))) => Ok(f),
+            Ok(None) => Err(Violation::FrameAcrossRecords.into()),
+            Err(e) => Err(Violation::Malformed(e).into()),
+        }
+    }
+}
+
+/// What both sides share: the inbox, the sealer, liveness and closing.
+struct Core {
+    inbox: Inbox,
+    sealer: Sealer,
+    live: Liveness,
+    /// Set once: why the session ends. Reported by `poll_event` once.
+    end: Option<End>,
+    end_reported: bool,
+    /// A Goodbye still to send (and its detail).
+    goodbye: Option<(Reject, String)>,
+}
+
+impl Core {
+    fn fail(&mut self, end: End) {
+        if self.end.is_some() {
+            return;
+        }
+        if let Some(r) = end.goodbye() {
+            let detail = match &end {
+                End::Violation(v) => v.to_string(),
+                e => e.to_string(),
+            };
+            self.goodbye = Some((r, detail));
+        }
+        self.end = Some(end);
+    }
+
+    fn take_end(&mut self) -> Option<End> {
+        if self.end_reported {
+            return None;
+        }
+        let e = self.end.clone()?;
+        self.end_reported = true;
+        Some(e)
+    }
+
+    fn handle_read(&mut self, n: usize, now: Instant) {
+        self.inbox.filled(n);
+        if n > 0 {
+            self.live.on_rx(now);
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.end.is_none() && self.live.is_dead(now) {
+            self.fail(End::Dead(self.live.dead_after));
+        }
+    }
+
+    /// Seal `frames` (already encoded) as one record onto `out`.
+    fn seal(&mut self, out: &mut Vec<u8>, start: usize) -> bool {
+        match self.sealer.seal(out, start) {
+            Ok(()) => true,
+            Err(e) => {
+                out.truncate(start);
+                self.fail(End::BadRecord(e));
+                false
+            }
+        }
+    }
+
+    fn push_goodbye(&mut self, out: &mut Vec<u8>) {
+        if let Some((r, detail)) = self.goodbye.take() {
+            frame::encode(&r.goodbye(&detail), out);
+        }
+    }
+
+    /// Closed, and nothing more to send: the driver shuts the stream down.
+    fn done(&self) -> bool {
+        self.end.is_some() && self.goodbye.is_none()
+    }
+}
+
+/// A datagram in an opened record; its payload is `bytes()[payload]` until
+/// the next `recv_buf` call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataRef {
+    pub seq: u64,
+    pub recv_ns: u64,
+    pub group: SocketAddrV4,
+    pub source: SocketAddrV4,
+    pub payload: Range<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EgressEvent {
+    Data(DataRef),
+    /// The session is over; send what `poll_transmit` still gives, then close.
+    Closed(End),
+}
+
+/// The egress side of an established link: opens the ingress's records,
+/// checks its sequence numbers, acknowledges what was handled.
+pub struct EgressSession {
+    core: Core,
+    resume_from: u64,
+    last_seq: Option<u64>,
+    /// Everything below this was handed to the driver.
+    processed: u64,
+    /// What the last Ack said.
+    acked: u64,
+    last_ack: Instant,
+    welcome: Option<Welcome>,
+}
+
+impl EgressSession {
+    /// A session for an accepted sender; `initial` is what the handshake's
+    /// buffer held beyond the Auth. The first record sent is the Welcome.
+    pub fn new(
+        keys: &SessionKeys,
+        encrypt: bool,
+        now: Instant,
+        resume_from: u64,
+        initial: &[u8],
+    ) -> Self {
+        EgressSession {
+            core: Core {
+                inbox: Inbox::new(&keys.c2s, encrypt, MAX_C2S_BODY, initial),
+                sealer: Sealer::new(&keys.s2c, encrypt),
+                live: Liveness::new(now, HEARTBEAT, DEAD_AFTER),
+                end: None,
+                end_reported: false,
+                goodbye: None,
+            },
+            resume_from,
+            last_seq: None,
+            processed: resume_from,
+            acked: resume_from,
+            last_ack: now,
+            welcome: Some(Welcome {
+                resume_from,
+                heartbeat_ms: HEARTBEAT.as_millis() as u32,
+            }),
+        }
+    }
+
+    /// Where to read the next bytes into.
+    pub fn recv_buf(&mut self) -> &mut [u8] {
+        self.core.inbox.recv_buf()
+    }
+
+    /// `n` bytes were read into [`Self::recv_buf`].
+    pub fn handle_read(&mut self, n: usize, now: Instant) {
+        self.core.handle_read(n, now);
+    }
+
+    /// The buffer that [`DataRef::payload`] ranges point into.
+    pub fn bytes(&self) -> &[u8] {
+        &self.core.inbox.buf
+    }
+
+    /// The next thing that happened, after a read or a timeout. Call until `None`.
+    pub fn poll_event(&mut self) -> Option<EgressEvent> {
+        if self.core.end.is_none() {
+            match self.next_data() {
+                Ok(Some(d)) => return Some(EgressEvent::Data(d)),
+                Ok(None) => {}
+                Err(e) => self.core.fail(e),
+            }
+        }
+        self.core.take_end().map(EgressEvent::Closed)
+    }
+
+    fn next_data(&mut self) -> Result<Option<DataRef>, End> {
+        loop {
+            let Some(Item::Frame { kind: k, range }) = self.core.inbox.next(false)? else {
+                return Ok(None);
+            };
+            match k {
+                kind::DATA => {
+                    let frame::Frame::Data(d) = self.core.inbox.decode(range.clone())? else {
+                        unreachable!("kind checked")
+                    };
+                    let seq = d.seq;
+                    if seq == u64::MAX {
+                        return Err(Violation::SeqExhausted.into());
+                    }
+                    match self.last_seq {
+                        Some(prev) if seq <= prev => {
+                            return Err(Violation::SeqNotIncreasing { prev, seq }.into());
+                        }
+                        None if seq < self.resume_from => {
+                            return Err(Violation::SeqBelowResume {
+                                seq,
+                                resume: self.resume_from,
+                            }
+                            .into());
+                        }
+                        _ => {}
+                    }
+                    let d = DataRef {
+                        seq,
+                        recv_ns: d.recv_ns,
+                        group: d.group,
+                        source: d.source,
+                        payload: range.start + frame::DATA_OVERHEAD..range.end,
+                    };
+                    self.last_seq = Some(seq);
+                    self.processed = seq + 1;
+                    return Ok(Some(d));
+                }
+                kind::HEARTBEAT => {
+                    self.core.inbox.decode(range)?;
+                }
+                kind::GOODBYE => {
+                    let frame::Frame::Goodbye { code, reason } = self.core.inbox.decode(range)?
+                    else {
+                        unreachable!("kind checked")
+                    };
+                    return Err(End::Goodbye(Goodbye { code, reason }));
+                }
+                other => return Err(Violation::Unexpected(frame::kind_name(other)).into()),
+            }
+        }
+    }
+
+    /// Close on purpose (taken over, shutting down): a final Ack and the
+    /// Goodbye go out with the next [`Self::poll_transmit`].
+    pub fn close(&mut self, why: Reject, detail: &str) {
+        if self.core.end.is_none() {
+            self.core.goodbye = Some((why, detail.to_string()));
+            self.core.end = Some(End::Closed(why));
+        }
+    }
+
+    /// At most one record of what is due (Welcome, Ack, Heartbeat, Goodbye),
+    /// appended to `out`. Call after handling a read's events, and after a timeout.
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
+        let closing = self.core.end.is_some();
+        if closing && self.core.goodbye.is_none() {
+            return false;
+        }
+        let start = record::begin(out);
+        if let Some(w) = self.welcome.take()
+            && !closing
+        {
+            frame::encode(&frame::Frame::Welcome(w), out);
+        }
+        let ack_due = self.processed > self.acked
+            && (closing || now.duration_since(self.last_ack) >= ACK_EVERY);
+        if ack_due {
+            frame::encode(
+                &frame::Frame::Ack {
+                    next_seq: self.processed,
+                },
+                out,
+            );
+            self.acked = self.processed;
+            self.last_ack = now;
+        }
+        if closing {
+            self.core.push_goodbye(out);
+        } else if out.len() == start + frame::FRAME_HEADER && self.core.live.heartbeat_due(now) {
+            frame::encode(
+                &frame::Frame::Heartbeat {
+                    sent_ns: crate::clock::now_ns(),
+                },
+                out,
+            );
+        }
+        if out.len() == start + frame::FRAME_HEADER {
+            out.truncate(start);
+            return false;
+        }
+        if !self.core.seal(out, start) {
+            return false;
+        }
+        self.core.live.on_tx(now);
+        true
+    }
+
+    /// When to call [`Self::handle_timeout`] and [`Self::poll_transmit`] if
+    /// nothing arrives; `None` once closed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.core.end.is_some() {
+            return None;
+        }
+        let mut t = self.core.live.dead_at().min(self.core.live.heartbeat_at());
+        if self.processed > self.acked {
+            t = t.min(self.last_ack + ACK_EVERY);
+        }
+        Some(t)
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.core.handle_timeout(now);
+    }
+
+    /// Closed and everything said: shut the stream down.
+    pub fn is_done(&self) -> bool {
+        self.core.done()
+    }
+
+    /// Everything below this was handed to the driver (what the next Ack says).
+    pub fn processed(&self) -> u64 {
+        self.processed
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngressEvent {
+    /// The egress proved itself; resume at [`resume_point`] and call
+    /// [`IngressSession::start`].
+    Welcome { resume_from: u64, heartbeat: Duration },
+    /// Everything below this was emitted.
+    Acked(u64),
+    Closed(End),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Emit it; `gap` datagrams before it never came.
-    Emit {
-        gap: u64,
-    },
-    Duplicate,
+enum Phase {
+    AwaitWelcome,
+    Welcomed,
+    Sending,
 }
 
-impl Emitted {
-    /// A sender of `stream_id` connected: returns the Welcome's `resume_from`.
-    pub fn begin(&mut self, stream_id: u64) -> u64 {
-        if self.stream_id != stream_id {
-            self.stream_id = stream_id;
-            self.next_seq = None;
-        }
-        self.next_seq.unwrap_or(0)
-    }
-
-    pub fn check(&mut self, seq: u64) -> Verdict {
-        match self.next_seq {
-            Some(n) if seq < n => Verdict::Duplicate,
-            Some(n) => {
-                self.next_seq = Some(seq + 1);
-                Verdict::Emit { gap: seq - n }
-            }
-            None => {
-                self.next_seq = Some(seq + 1);
-                Verdict::Emit { gap: 0 }
-            }
-        }
-    }
-
-    pub fn next_seq(&self) -> u64 {
-        self.next_seq.unwrap_or(0)
-    }
+/// A transmit handed to the driver and not yet written.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    /// For a data record: the sequence after its last datagram.
+    data_next: Option<u64>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The ingress side of an established link: seals the window's frames,
+/// checks the egress's Acks, notices a dead peer and a stall.
+pub struct IngressSession {
+    core: Core,
+    phase: Phase,
+    head: u64,
+    resume_from: u64,
+    /// The sequence after the last datagram sealed (the bound on Acks).
+    sent: u64,
+    /// The sequence after the last datagram written out.
+    written: u64,
+    acked: u64,
+    in_flight: Option<InFlight>,
+    /// When writing last made progress, or data last became waiting.
+    progress_at: Instant,
+    /// The `progress_at` whose stall was already reported by a timeout.
+    stall_noted: Option<Instant>,
+}
 
-    fn run(client_key: Option<&str>, server_keys: &[&str]) -> Result<Accepted, Reject> {
-        let keys: Vec<Key> = server_keys.iter().map(|k| Key::parse(k).unwrap()).collect();
-        let lookup = |f: &str| (f == "prod").then(|| FeedKeys { keys: keys.clone() });
-        let (mut c, hello) = ClientHandshake::start(
-            "prod",
-            42,
-            client_key.map(|k| Key::parse(k).unwrap()),
-            [7; 32],
-            vec![],
-        );
-        let mut s = ServerHandshake::new([9; 32]);
-        let ServerStep::Send(challenge) = s.on_frame(&hello, lookup).map_err(|e| e.0)? else {
-            panic!("expected a challenge")
-        };
-        let ClientStep::Send(auth) = c.on_frame(&challenge).map_err(|e| e.0)? else {
-            panic!("expected auth")
-        };
-        let ServerStep::Accepted(acc) = s.on_frame(&auth, lookup).map_err(|e| e.0)? else {
-            panic!("expected acceptance")
-        };
-        let welcome = Frame::Welcome(Welcome {
+impl IngressSession {
+    /// After the Auth was sent: `head` is the window's next sequence number now.
+    pub fn new(
+        keys: &SessionKeys,
+        encrypt: bool,
+        now: Instant,
+        head: u64,
+        initial: &[u8],
+    ) -> Self {
+        IngressSession {
+            core: Core {
+                inbox: Inbox::new(&keys.s2c, encrypt, MAX_S2C_BODY, initial),
+                sealer: Sealer::new(&keys.c2s, encrypt),
+                live: Liveness::new(now, HEARTBEAT, DEAD_AFTER),
+                end: None,
+                end_reported: false,
+                goodbye: None,
+            },
+            phase: Phase::AwaitWelcome,
+            head,
             resume_from: 0,
-            heartbeat_ms: 1000,
-        });
-        assert!(matches!(
-            c.on_frame(&welcome),
-            Ok(ClientStep::Established(_))
-        ));
-        Ok(acc)
+            sent: 0,
+            written: 0,
+            acked: 0,
+            in_flight: None,
+            progress_at: now,
+            stall_noted: None,
+        }
     }
 
-    const K1: &str = "first-key-0123456789";
-    const K2: &str = "second-key-0123456789";
-
-    #[test]
-    fn handshake_outcomes() {
-        assert!(run(None, &[]).is_ok());
-        assert!(run(Some(K1), &[K1]).unwrap().authenticated);
-        assert!(
-            run(Some(K2), &[K1, K2]).is_ok(),
-            "next key accepted during rotation"
-        );
-        assert_eq!(run(None, &[K1]).unwrap_err(), Reject::AuthRequired);
-        assert_eq!(run(Some(K1), &[]).unwrap_err(), Reject::AuthUnavailable);
-        assert_eq!(run(Some(K2), &[K1]).unwrap_err(), Reject::UnknownKey);
+    pub fn recv_buf(&mut self) -> &mut [u8] {
+        self.core.inbox.recv_buf()
     }
 
-    #[test]
-    fn forged_client_proof_is_refused() {
-        let key = Key::parse(K1).unwrap();
-        let lookup = |_: &str| {
-            Some(FeedKeys {
-                keys: vec![key.clone()],
-            })
-        };
-        let (_, hello) = ClientHandshake::start("prod", 1, Some(key.clone()), [7; 32], vec![]);
-        let mut s = ServerHandshake::new([9; 32]);
-        s.on_frame(&hello, lookup).unwrap();
-        let forged = Frame::Auth(Auth { proof: vec![0; 32] });
-        assert_eq!(s.on_frame(&forged, lookup).unwrap_err().0, Reject::BadProof);
+    pub fn handle_read(&mut self, n: usize, now: Instant) {
+        self.core.handle_read(n, now);
     }
 
-    #[test]
-    fn client_refuses_a_server_without_the_key() {
-        let (mut c, _) =
-            ClientHandshake::start("prod", 1, Some(Key::parse(K1).unwrap()), [7; 32], vec![]);
-        let fake = Frame::Challenge(Challenge {
-            nonce: [1; 32],
-            proof: vec![0; 32],
-        });
-        assert_eq!(c.on_frame(&fake).unwrap_err().0, Reject::BadProof);
+    /// The window's head moved (or was read again).
+    pub fn set_head(&mut self, now: Instant, head: u64) {
+        if self.head <= self.written && head > self.written {
+            // Caught up until now: the wait for the new data starts here.
+            self.progress_at = now;
+        }
+        self.head = self.head.max(head);
     }
 
-    #[test]
-    fn data_before_auth_is_refused() {
-        let mut s = ServerHandshake::new([9; 32]);
-        let d = Frame::Ack { next_seq: 1 };
-        assert_eq!(
-            s.on_frame(&d, |_| Some(FeedKeys::default())).unwrap_err().0,
-            Reject::Unexpected
-        );
+    pub fn poll_event(&mut self) -> Option<IngressEvent> {
+        if self.core.end.is_none() {
+            match self.next_event() {
+                Ok(Some(e)) => return Some(e),
+                Ok(None) => {}
+                Err(e) => self.core.fail(e),
+            }
+        }
+        self.core.take_end().map(IngressEvent::Closed)
     }
 
-    #[test]
-    fn liveness_timeline() {
-        let t0 = Instant::now();
-        let mut l = Liveness::new(t0, HEARTBEAT, DEAD_AFTER);
-        assert!(!l.heartbeat_due(t0 + Duration::from_millis(999)));
-        assert!(l.heartbeat_due(t0 + HEARTBEAT));
-        l.on_tx(t0 + HEARTBEAT);
-        assert!(!l.is_dead(t0 + Duration::from_millis(2499)));
-        assert!(l.is_dead(t0 + DEAD_AFTER));
-        l.on_rx(t0 + Duration::from_secs(2));
-        assert!(!l.is_dead(t0 + Duration::from_secs(4)));
-        assert_eq!(l.next_deadline(), t0 + Duration::from_secs(2));
+    fn next_event(&mut self) -> Result<Option<IngressEvent>, End> {
+        loop {
+            let first = self.phase == Phase::AwaitWelcome;
+            let item = match self.core.inbox.next(first) {
+                Ok(i) => i,
+                // The first record is sealed with a key only a holder of ours derives.
+                Err(End::BadRecord(RecordError::BadTag)) if first => return Err(End::NoProof),
+                Err(e) => return Err(e),
+            };
+            let (k, range) = match item {
+                None => return Ok(None),
+                Some(Item::Plain { range }) => {
+                    return match self.core.inbox.decode(range)? {
+                        frame::Frame::Goodbye { code, reason } => {
+                            Err(End::Refused(Goodbye { code, reason }))
+                        }
+                        f => Err(Violation::Unexpected(f.name()).into()),
+                    };
+                }
+                Some(Item::Frame { kind, range }) => (kind, range),
+            };
+            match (k, first) {
+                (kind::WELCOME, true) => {
+                    let frame::Frame::Welcome(w) = self.core.inbox.decode(range)? else {
+                        unreachable!("kind checked")
+                    };
+                    if w.resume_from > self.head {
+                        return Err(Violation::ResumeBeyondHead {
+                            resume: w.resume_from,
+                            head: self.head,
+                        }
+                        .into());
+                    }
+                    self.phase = Phase::Welcomed;
+                    self.resume_from = w.resume_from;
+                    let heartbeat = Duration::from_millis(w.heartbeat_ms.clamp(100, 1000) as u64);
+                    self.core.live.interval = heartbeat;
+                    return Ok(Some(IngressEvent::Welcome {
+                        resume_from: w.resume_from,
+                        heartbeat,
+                    }));
+                }
+                (kind::GOODBYE, _) => {
+                    let frame::Frame::Goodbye { code, reason } = self.core.inbox.decode(range)?
+                    else {
+                        unreachable!("kind checked")
+                    };
+                    return Err(End::Goodbye(Goodbye { code, reason }));
+                }
+                (kind::ACK, false) => {
+                    let frame::Frame::Ack { next_seq } = self.core.inbox.decode(range)? else {
+                        unreachable!("kind checked")
+                    };
+                    if next_seq > self.sent {
+                        return Err(Violation::AckBeyondSent {
+                            ack: next_seq,
+                            sent: self.sent,
+                        }
+                        .into());
+                    }
+                    if next_seq > self.acked {
+                        self.acked = next_seq;
+                        return Ok(Some(IngressEvent::Acked(next_seq)));
+                    }
+                }
+                (kind::HEARTBEAT, false) => {
+                    self.core.inbox.decode(range)?;
+                }
+                (other, _) => return Err(Violation::Unexpected(frame::kind_name(other)).into()),
+            }
+        }
     }
 
-    #[test]
-    fn duplicates_and_gaps() {
-        let mut e = Emitted::default();
-        assert_eq!(e.begin(5), 0);
-        assert_eq!(e.check(10), Verdict::Emit { gap: 0 });
-        assert_eq!(e.check(11), Verdict::Emit { gap: 0 });
-        assert_eq!(e.check(11), Verdict::Duplicate);
-        assert_eq!(e.check(14), Verdict::Emit { gap: 2 });
-        assert_eq!(e.begin(5), 15, "same stream resumes");
-        assert_eq!(e.check(12), Verdict::Duplicate);
-        assert_eq!(e.begin(6), 0, "a new stream starts over");
-        assert_eq!(e.check(0), Verdict::Emit { gap: 0 });
+    /// Data starts at `first` (from [`resume_point`]), after the Welcome.
+    pub fn start(&mut self, now: Instant, first: u64) {
+        debug_assert_eq!(self.phase, Phase::Welcomed);
+        self.phase = Phase::Sending;
+        self.sent = first;
+        self.written = first;
+        self.acked = self.acked.max(self.resume_from);
+        self.progress_at = now;
+    }
+
+    /// Is the session ready for [`Self::seal_data`]: sending, and nothing in flight?
+    pub fn can_send(&self) -> bool {
+        self.phase == Phase::Sending && self.core.end.is_none() && self.in_flight.is_none()
+    }
+
+    /// Seal the record begun at `start` in `out` (by `record::begin`), holding
+    /// data frames up to (not including) sequence `next`. Write it all, then
+    /// call [`Self::on_written`].
+    pub fn seal_data(&mut self, out: &mut Vec<u8>, start: usize, next: u64) {
+        debug_assert!(self.can_send() && next > self.sent);
+        if self.core.seal(out, start) {
+            self.sent = next;
+            self.in_flight = Some(InFlight {
+                data_next: Some(next),
+            });
+        }
+    }
+
+    /// A Heartbeat when due, or the Goodbye when closing, appended to `out`.
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
+        if self.in_flight.is_some() {
+            return false;
+        }
+        let closing = self.core.end.is_some();
+        if closing && self.core.goodbye.is_none() {
+            return false;
+        }
+        if !closing && (self.phase != Phase::Sending || !self.core.live.heartbeat_due(now)) {
+            return false;
+        }
+        let start = record::begin(out);
+        if closing {
+            self.core.push_goodbye(out);
+        } else {
+            frame::encode(
+                &frame::Frame::Heartbeat {
+                    sent_ns: crate::clock::now_ns(),
+                },
+                out,
+            );
+        }
+        if !self.core.seal(out, start) {
+            return false;
+        }
+        self.in_flight = Some(InFlight { data_next: None });
+        true
+    }
+
+    /// The last transmit was written out whole.
+    pub fn on_written(&mut self, now: Instant) {
+        if let Some(f) = self.in_flight.take() {
+            self.core.live.on_tx(now);
+            if let Some(n) = f.data_next {
+                self.written = n;
+                self.progress_at = now;
+            }
+        }
+    }
+
+    /// Close on purpose: the Goodbye goes out with the next [`Self::poll_transmit`]
+    /// (after the write in flight, if any).
+    pub fn close(&mut self, why: Reject, detail: &str) {
+        if self.core.end.is_none() {
+            self.core.goodbye = Some((why, detail.to_string()));
+            self.core.end = Some(End::Closed(why));
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.core.end.is_some() {
+            return None;
+        }
+        let mut t = self.core.live.dead_at();
+        if self.phase == Phase::Sending && self.in_flight.is_none() {
+            t = t.min(self.core.live.heartbeat_at());
+        }
+        if self.phase == Phase::Sending
+            && self.head > self.written
+            && self.stall_noted != Some(self.progress_at)
+        {
+            t = t.min(self.progress_at + STALL_AFTER);
+        }
+        Some(t)
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.core.handle_timeout(now);
+        if self.stalled(now) {
+            // Noted: the stall's deadline is not asked for again until progress.
+            self.stall_noted = Some(self.progress_at);
+        }
+    }
+
+    /// Up, holding data it has not been able to write for [`STALL_AFTER`].
+    pub fn stalled(&self, now: Instant) -> bool {
+        self.phase == Phase::Sending
+            && self.core.end.is_none()
+            && self.head > self.written
+            && now.duration_since(self.progress_at) >= STALL_AFTER
+    }
+
+    /// Closed, the Goodbye (if any) written out: shut the stream down.
+    pub fn is_done(&self) -> bool {
+        self.core.done() && self.in_flight.is_none()
+    }
+
+    /// Everything below this was acknowledged by the egress.
+    pub fn acked(&self) -> u64 {
+        self.acked
+    }
+
+    /// The sequence after the last datagram sealed.
+    pub fn sent(&self) -> u64 {
+        self.sent
     }
 }

@@ -1,0 +1,600 @@
+//! The handshake of protocol v2, both sides, with no sockets.
+//!
+//! ```text
+//! ingress                                   egress
+//!   Hello(version, auth, stream, nonce_c, key_id, feed, manifest, flags, sender) ->
+//!                                        <- Challenge(nonce_s)          | Goodbye
+//!   Auth(client_finished) ->
+//!                                        <- record 0: Welcome(resume)   | Goodbye
+//! ```
+//!
+//! The client proves it holds the key first; the egress says nothing keyed to
+//! anyone who has not, so a stranger who names a key id learns nothing to test
+//! guesses against. The egress proves itself by sealing its first record with
+//! a key only a holder of the pre-shared key can derive.
+
+use std::net::SocketAddrV4;
+
+use super::auth::Key;
+use super::frame::{
+    self, AuthMethod, Challenge, Frame, Hello, KEY_ID_LEN, MAX_HANDSHAKE_FRAME, MAX_SENDER_NAME,
+    NONCE_LEN, VERSION,
+};
+use super::kdf::{self, SessionKeys};
+
+/// Why a handshake or session was refused or ended; `code` travels in a Goodbye.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reject {
+    BadVersion,
+    UnknownFeed,
+    AuthRequired,
+    AuthUnavailable,
+    UnknownKey,
+    BadProof,
+    Unexpected,
+    Timeout,
+    Loop,
+    TakenOver,
+    ShuttingDown,
+    Malformed,
+    TooManyConnections,
+    /// An Ack, a resume position or a sequence number out of bounds.
+    Protocol,
+    /// A record failed authentication.
+    BadRecord,
+}
+
+impl Reject {
+    pub const ALL: [Reject; 15] = [
+        Reject::BadVersion,
+        Reject::UnknownFeed,
+        Reject::AuthRequired,
+        Reject::AuthUnavailable,
+        Reject::UnknownKey,
+        Reject::BadProof,
+        Reject::Unexpected,
+        Reject::Timeout,
+        Reject::Loop,
+        Reject::TakenOver,
+        Reject::ShuttingDown,
+        Reject::Malformed,
+        Reject::TooManyConnections,
+        Reject::Protocol,
+        Reject::BadRecord,
+    ];
+
+    pub fn code(self) -> u16 {
+        Reject::ALL.iter().position(|r| *r == self).expect("listed") as u16 + 1
+    }
+
+    pub fn from_code(code: u16) -> Option<Reject> {
+        Reject::ALL.get((code as usize).checked_sub(1)?).copied()
+    }
+
+    /// A short label for metrics and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            Reject::BadVersion => "bad_version",
+            Reject::UnknownFeed => "unknown_feed",
+            Reject::AuthRequired => "auth_required",
+            Reject::AuthUnavailable => "auth_unavailable",
+            Reject::UnknownKey => "unknown_key",
+            Reject::BadProof => "bad_proof",
+            Reject::Unexpected => "unexpected_frame",
+            Reject::Timeout => "timeout",
+            Reject::Loop => "loop",
+            Reject::TakenOver => "taken_over",
+            Reject::ShuttingDown => "shutting_down",
+            Reject::Malformed => "malformed",
+            Reject::TooManyConnections => "too_many_connections",
+            Reject::Protocol => "protocol_violation",
+            Reject::BadRecord => "bad_record",
+        }
+    }
+
+    pub fn goodbye(self, detail: &str) -> Frame<'static> {
+        Frame::Goodbye {
+            code: self.code(),
+            reason: format!("{}: {detail}", self.label()),
+        }
+    }
+
+    /// The Goodbye as bytes, for a refusal before any record.
+    pub fn goodbye_bytes(self, detail: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame::encode(&self.goodbye(detail), &mut out);
+        out
+    }
+}
+
+/// A Goodbye the peer sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Goodbye {
+    pub code: u16,
+    pub reason: String,
+}
+
+impl Goodbye {
+    /// The reason, if the code is one this version knows.
+    pub fn reject(&self) -> Option<Reject> {
+        Reject::from_code(self.code)
+    }
+}
+
+impl std::fmt::Display for Goodbye {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The peer's words, escaped: they never forge a line in our logs.
+        write!(f, "code {} {:?}", self.code, self.reason)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandshakeError {
+    /// We refuse: send the Goodbye of `reject`.
+    #[error("{}: {detail}", reject.label())]
+    Refuse { reject: Reject, detail: String },
+    /// The peer refused us.
+    #[error("the peer refused: {0}")]
+    Refused(Goodbye),
+}
+
+impl HandshakeError {
+    fn refuse(reject: Reject, detail: impl Into<String>) -> Self {
+        HandshakeError::Refuse {
+            reject,
+            detail: detail.into(),
+        }
+    }
+
+    /// The label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            HandshakeError::Refuse { reject, .. } => reject.label(),
+            HandshakeError::Refused(_) => "peer_goodbye",
+        }
+    }
+}
+
+/// Names a sender may have: 1 to 64 of letters, digits, `.`, `_`, `-`, `:`.
+pub fn check_sender_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_SENDER_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-:".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "sender name {name:?} must be 1 to 64 characters of letters, digits, '.', '_', '-' or ':'"
+        ))
+    }
+}
+
+/// Who the ingress is and what it asks for.
+#[derive(Debug, Clone)]
+pub struct ClientParams {
+    pub feed: String,
+    pub sender: String,
+    pub stream_id: u64,
+    pub key: Option<Key>,
+    pub encrypt: bool,
+    pub manifest: Vec<SocketAddrV4>,
+}
+
+/// The ingress side: send the Hello, answer the Challenge.
+pub struct ClientHandshake {
+    key: Option<Key>,
+    hello: Vec<u8>,
+    exporter: Option<[u8; 32]>,
+}
+
+impl ClientHandshake {
+    /// Start; send the returned Hello bytes first. `exporter` is the TLS
+    /// exporter value when the link runs inside TLS.
+    pub fn start(
+        p: ClientParams,
+        nonce: [u8; NONCE_LEN],
+        exporter: Option<[u8; 32]>,
+    ) -> (Self, Vec<u8>) {
+        let hello = Hello {
+            version: VERSION,
+            auth: if p.key.is_some() {
+                AuthMethod::PreSharedKey
+            } else {
+                AuthMethod::None
+            },
+            stream_id: p.stream_id,
+            nonce,
+            key_id: p.key.as_ref().map(Key::id).unwrap_or([0; KEY_ID_LEN]),
+            feed: p.feed,
+            manifest: p.manifest,
+            encrypt: p.encrypt,
+            sender: p.sender,
+        };
+        let mut bytes = Vec::new();
+        frame::encode(&Frame::Hello(hello), &mut bytes);
+        let hs = ClientHandshake {
+            key: p.key,
+            hello: bytes.clone(),
+            exporter,
+        };
+        (hs, bytes)
+    }
+
+    /// The egress's answer to the Hello (one whole frame): returns the Auth to
+    /// send and the session keys. What comes next is record 0 (`super::session`).
+    pub fn on_reply(self, reply: &[u8]) -> Result<(Vec<u8>, SessionKeys), HandshakeError> {
+        let f = match frame::decode(reply, MAX_HANDSHAKE_FRAME) {
+            Ok(Some((f, n))) if n == reply.len() => f,
+            _ => {
+                return Err(HandshakeError::refuse(
+                    Reject::Malformed,
+                    "the egress's reply is not a frame",
+                ));
+            }
+        };
+        match f {
+            Frame::Challenge(Challenge { .. }) => {
+                let th = kdf::transcript(&self.hello, reply);
+                let keys = kdf::derive(
+                    self.key.as_ref().map(Key::secret),
+                    self.exporter.as_ref(),
+                    &th,
+                );
+                let mut auth = Vec::new();
+                frame::encode(
+                    &Frame::Auth(frame::Auth {
+                        proof: keys.client_finished,
+                    }),
+                    &mut auth,
+                );
+                Ok((auth, keys))
+            }
+            Frame::Goodbye { code, reason } => Err(HandshakeError::Refused(Goodbye { code, reason })),
+            other => Err(HandshakeError::refuse(
+                Reject::Unexpected,
+                format!("unexpected {} during the handshake", other.name()),
+            )),
+        }
+    }
+}
+
+/// What a server knows about a feed it serves.
+#[derive(Debug, Clone, Default)]
+pub struct FeedKeys {
+    /// Empty: the feed takes unauthenticated senders. Otherwise current and next key.
+    pub keys: Vec<Key>,
+}
+
+/// A sender that proved itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub feed: String,
+    pub sender: String,
+    pub stream_id: u64,
+    pub manifest: Vec<SocketAddrV4>,
+    pub authenticated: bool,
+    pub encrypt: bool,
+    pub keys: SessionKeys,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ServerStep {
+    /// Send these bytes (the Challenge) and wait for the next frame.
+    Send(Vec<u8>),
+    /// The sender proved itself: start a session, whose first record is the Welcome.
+    Accepted(Box<Accepted>),
+}
+
+enum ServerState {
+    AwaitHello,
+    AwaitAuth { hello: Box<Hello>, keys: SessionKeys },
+    Done,
+}
+
+/// The egress side.
+pub struct ServerHandshake {
+    nonce: [u8; NONCE_LEN],
+    exporter: Option<[u8; 32]>,
+    state: ServerState,
+    feed: Option<String>,
+}
+
+impl ServerHandshake {
+    pub fn new(nonce: [u8; NONCE_LEN], exporter: Option<[u8; 32]>) -> Self {
+        ServerHandshake {
+            nonce,
+            exporter,
+            state: ServerState::AwaitHello,
+            feed: None,
+        }
+    }
+
+    /// The feed the peer named in its Hello, once it named one this server serves.
+    pub fn feed(&self) -> Option<&str> {
+        self.feed.as_deref()
+    }
+
+    /// Whether the peer has presented a key id this server knows (its Hello was
+    /// accepted): such a connection is more likely the real sender.
+    pub fn presented_known_key(&self) -> bool {
+        matches!(self.state, ServerState::AwaitAuth { .. })
+    }
+
+    /// One whole frame from the peer. `lookup` finds a feed by name; `None`
+    /// means this server does not carry it.
+    pub fn on_frame(
+        &mut self,
+        bytes: &[u8],
+        lookup: impl Fn(&str) -> Option<FeedKeys>,
+    ) -> Result<ServerStep, HandshakeError> {
+        let f = match frame::decode(bytes, MAX_HANDSHAKE_FRAME) {
+            Ok(Some((f, n))) if n == bytes.len() => f,
+            Ok(_) => return Err(HandshakeError::refuse(Reject::Malformed, "not one whole frame")),
+            Err(e) => return Err(HandshakeError::refuse(Reject::Malformed, e.to_string())),
+        };
+        match (std::mem::replace(&mut self.state, ServerState::Done), f) {
+            (ServerState::AwaitHello, Frame::Hello(h)) => self.on_hello(h, bytes, lookup),
+            (ServerState::AwaitAuth { hello, keys }, Frame::Auth(a)) => {
+                if !kdf::same(&a.proof, &keys.client_finished) {
+                    return Err(HandshakeError::refuse(
+                        Reject::BadProof,
+                        "the sender's proof does not match the key",
+                    ));
+                }
+                Ok(ServerStep::Accepted(Box::new(Accepted {
+                    authenticated: hello.auth == AuthMethod::PreSharedKey,
+                    feed: hello.feed,
+                    sender: hello.sender,
+                    stream_id: hello.stream_id,
+                    manifest: hello.manifest,
+                    encrypt: hello.encrypt,
+                    keys,
+                })))
+            }
+            (_, Frame::Goodbye { code, reason }) => {
+                Err(HandshakeError::Refused(Goodbye { code, reason }))
+            }
+            (_, other) => Err(HandshakeError::refuse(
+                Reject::Unexpected,
+                format!("unexpected {} during the handshake", other.name()),
+            )),
+        }
+    }
+
+    fn on_hello(
+        &mut self,
+        h: Hello,
+        bytes: &[u8],
+        lookup: impl Fn(&str) -> Option<FeedKeys>,
+    ) -> Result<ServerStep, HandshakeError> {
+        if h.version != VERSION {
+            let detail = if h.version < VERSION {
+                format!(
+                    "the ingress speaks protocol v{}, this egress v{VERSION}: upgrade the ingress (older peers are refused, never downgraded)",
+                    h.version
+                )
+            } else {
+                format!(
+                    "the ingress speaks protocol v{}, this egress only v{VERSION}: upgrade the egress",
+                    h.version
+                )
+            };
+            return Err(HandshakeError::refuse(Reject::BadVersion, detail));
+        }
+        check_sender_name(&h.sender).map_err(|e| HandshakeError::refuse(Reject::Malformed, e))?;
+        let Some(feed) = lookup(&h.feed) else {
+            return Err(HandshakeError::refuse(
+                Reject::UnknownFeed,
+                format!("no feed {:?} on this port", h.feed),
+            ));
+        };
+        self.feed = Some(h.feed.clone());
+        let key = match (feed.keys.is_empty(), h.auth) {
+            (true, AuthMethod::None) => None,
+            (true, AuthMethod::PreSharedKey) => {
+                return Err(HandshakeError::refuse(
+                    Reject::AuthUnavailable,
+                    format!("feed {:?} has no key on this egress", h.feed),
+                ));
+            }
+            (false, AuthMethod::None) => {
+                return Err(HandshakeError::refuse(
+                    Reject::AuthRequired,
+                    format!("feed {:?} requires a key", h.feed),
+                ));
+            }
+            (false, AuthMethod::PreSharedKey) => match feed.keys.iter().find(|k| k.id() == h.key_id) {
+                Some(k) => Some(k.clone()),
+                None => {
+                    return Err(HandshakeError::refuse(
+                        Reject::UnknownKey,
+                        format!(
+                            "key id {} is not a key of feed {:?}",
+                            hex::encode(h.key_id),
+                            h.feed
+                        ),
+                    ));
+                }
+            },
+        };
+        let mut challenge = Vec::new();
+        frame::encode(&Frame::Challenge(Challenge { nonce: self.nonce }), &mut challenge);
+        let th = kdf::transcript(bytes, &challenge);
+        let keys = kdf::derive(key.as_ref().map(Key::secret), self.exporter.as_ref(), &th);
+        self.state = ServerState::AwaitAuth {
+            hello: Box::new(h),
+            keys,
+        };
+        Ok(ServerStep::Send(challenge))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn params(key: Option<&Key>) -> ClientParams {
+        ClientParams {
+            feed: "prod".into(),
+            sender: "dc-a".into(),
+            stream_id: 42,
+            key: key.cloned(),
+            encrypt: false,
+            manifest: vec![],
+        }
+    }
+
+    fn run(client_key: Option<&str>, server_keys: &[&str]) -> Result<(Accepted, SessionKeys), HandshakeError> {
+        let keys: Vec<Key> = server_keys.iter().map(|k| Key::parse(k).unwrap()).collect();
+        let lookup = |f: &str| (f == "prod").then(|| FeedKeys { keys: keys.clone() });
+        let ck = client_key.map(|k| Key::parse(k).unwrap());
+        let (c, hello) = ClientHandshake::start(params(ck.as_ref()), [7; 32], None);
+        let mut s = ServerHandshake::new([9; 32], None);
+        let ServerStep::Send(challenge) = s.on_frame(&hello, lookup)? else {
+            panic!("expected a challenge")
+        };
+        let (auth, ckeys) = c.on_reply(&challenge)?;
+        let ServerStep::Accepted(acc) = s.on_frame(&auth, lookup)? else {
+            panic!("expected acceptance")
+        };
+        Ok((*acc, ckeys))
+    }
+
+    const K1: &str = "first-key-0123456789";
+    const K2: &str = "second-key-0123456789";
+
+    fn refused(r: Result<(Accepted, SessionKeys), HandshakeError>) -> Reject {
+        match r {
+            Err(HandshakeError::Refuse { reject, .. }) => reject,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn handshake_outcomes() {
+        let (a, ck) = run(Some(K1), &[K1]).unwrap();
+        assert!(a.authenticated);
+        assert_eq!(a.keys, ck, "both sides derive the same keys");
+        assert_eq!((a.sender.as_str(), a.stream_id), ("dc-a", 42));
+        assert!(run(Some(K2), &[K1, K2]).is_ok(), "next key accepted during rotation");
+        assert!(!run(None, &[]).unwrap().0.authenticated);
+        assert_eq!(refused(run(None, &[K1])), Reject::AuthRequired);
+        assert_eq!(refused(run(Some(K1), &[])), Reject::AuthUnavailable);
+        assert_eq!(refused(run(Some(K2), &[K1])), Reject::UnknownKey);
+    }
+
+    #[test]
+    fn the_egress_says_nothing_keyed_before_the_client_proves() {
+        let key = Key::parse(K1).unwrap();
+        let lookup = |_: &str| Some(FeedKeys { keys: vec![key.clone()] });
+        let (_, hello) = ClientHandshake::start(params(Some(&key)), [7; 32], None);
+        let mut s = ServerHandshake::new([9; 32], None);
+        let ServerStep::Send(challenge) = s.on_frame(&hello, lookup).unwrap() else { panic!() };
+        // The Challenge is the server nonce and nothing else: the same bytes for any key.
+        let mut expect = Vec::new();
+        frame::encode(&Frame::Challenge(Challenge { nonce: [9; 32] }), &mut expect);
+        assert_eq!(challenge, expect);
+        let forged = {
+            let mut v = Vec::new();
+            frame::encode(&Frame::Auth(frame::Auth { proof: [0; 32] }), &mut v);
+            v
+        };
+        assert_eq!(
+            refused(s.on_frame(&forged, lookup).map(|_| unreachable!())),
+            Reject::BadProof
+        );
+    }
+
+    #[test]
+    fn a_changed_hello_breaks_the_proof() {
+        // An on-path relay that rewrites any field of the Hello (here the stream
+        // id) changes the transcript, so the client's proof no longer verifies.
+        let key = Key::parse(K1).unwrap();
+        let lookup = |_: &str| Some(FeedKeys { keys: vec![key.clone()] });
+        let (c, hello) = ClientHandshake::start(params(Some(&key)), [7; 32], None);
+        let mut p = params(Some(&key));
+        p.stream_id = 43;
+        let (_, altered) = ClientHandshake::start(p, [7; 32], None);
+        let mut s = ServerHandshake::new([9; 32], None);
+        let ServerStep::Send(ch) = s.on_frame(&altered, lookup).unwrap() else { panic!() };
+        let (auth, _) = c.on_reply(&ch).unwrap();
+        let _ = hello;
+        assert_eq!(
+            refused(s.on_frame(&auth, lookup).map(|_| unreachable!())),
+            Reject::BadProof
+        );
+    }
+
+    #[test]
+    fn tls_sessions_that_differ_give_different_keys() {
+        // A TLS-terminating middlebox has one TLS session with each side, so
+        // the exporters differ and the relayed proof fails.
+        let key = Key::parse(K1).unwrap();
+        let lookup = |_: &str| Some(FeedKeys { keys: vec![key.clone()] });
+        let (c, hello) = ClientHandshake::start(params(Some(&key)), [7; 32], Some([1; 32]));
+        let mut s = ServerHandshake::new([9; 32], Some([2; 32]));
+        let ServerStep::Send(ch) = s.on_frame(&hello, lookup).unwrap() else { panic!() };
+        let (auth, _) = c.on_reply(&ch).unwrap();
+        assert_eq!(
+            refused(s.on_frame(&auth, lookup).map(|_| unreachable!())),
+            Reject::BadProof
+        );
+    }
+
+    #[test]
+    fn old_versions_are_refused_clearly() {
+        let mut h = Hello {
+            version: 1,
+            auth: AuthMethod::None,
+            stream_id: 1,
+            nonce: [0; 32],
+            key_id: [0; 8],
+            feed: "prod".into(),
+            manifest: vec![],
+            encrypt: false,
+            sender: String::new(),
+        };
+        let mut v1 = Vec::new();
+        frame::encode(&Frame::Hello(h.clone()), &mut v1);
+        let mut s = ServerHandshake::new([9; 32], None);
+        match s.on_frame(&v1, |_| Some(FeedKeys::default())) {
+            Err(HandshakeError::Refuse { reject: Reject::BadVersion, detail }) => {
+                assert!(detail.contains("upgrade the ingress"), "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
+        h.version = 2;
+        h.sender = "bad name!".into();
+        let mut bad = Vec::new();
+        frame::encode(&Frame::Hello(h), &mut bad);
+        let mut s = ServerHandshake::new([9; 32], None);
+        assert!(matches!(
+            s.on_frame(&bad, |_| Some(FeedKeys::default())),
+            Err(HandshakeError::Refuse { reject: Reject::Malformed, .. })
+        ));
+    }
+
+    #[test]
+    fn codes_convert_both_ways() {
+        for r in Reject::ALL {
+            assert_eq!(Reject::from_code(r.code()), Some(r));
+        }
+        assert_eq!(Reject::TakenOver.code(), 10, "v1's codes keep their numbers");
+        assert_eq!(Reject::BadRecord.code(), 15);
+        assert_eq!(Reject::from_code(0), None);
+        assert_eq!(Reject::from_code(99), None);
+    }
+
+    #[test]
+    fn data_before_auth_is_refused() {
+        let mut s = ServerHandshake::new([9; 32], None);
+        let mut ack = Vec::new();
+        frame::encode(&Frame::Ack { next_seq: 1 }, &mut ack);
+        assert!(matches!(
+            s.on_frame(&ack, |_| Some(FeedKeys::default())),
+            Err(HandshakeError::Refuse { reject: Reject::Unexpected, .. })
+        ));
+    }
+}
