@@ -354,6 +354,8 @@ impl Dest {
             if up {
                 connected_before = true;
                 self.stats.reconnect(&self.name);
+            }
+            if up || matches!(e, LinkError::Session(_)) {
                 self.stats.session_ended(e.reason());
             }
             let (dest, feed) = (&self.name, &self.cfg.feed);

@@ -75,12 +75,6 @@ fn sent(child: std::process::Child) -> u64 {
         .unwrap_or_else(|| panic!("publish said: {text}"))
 }
 
-fn key_file(dir: &std::path::Path, name: &str, lines: &[&str]) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, lines.join("\n")).unwrap();
-    p.display().to_string()
-}
-
 #[test]
 fn keys_authenticate_and_a_wrong_or_missing_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -161,37 +155,6 @@ fn keys_authenticate_and_a_wrong_or_missing_key_is_refused() {
             && !egress_logs.contains("next-key-0123"),
         "keys never logged"
     );
-}
-
-/// A CA, a server certificate for "localhost" and a client certificate, as PEM files.
-fn certs(dir: &std::path::Path) -> [String; 5] {
-    use rcgen::{
-        BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    };
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let leaf = |name: &str, usage| {
-        let key = KeyPair::generate().unwrap();
-        let mut p = CertificateParams::new(vec![name.to_string()]).unwrap();
-        p.extended_key_usages = vec![usage];
-        (
-            p.signed_by(&key, &issuer).unwrap().pem(),
-            key.serialize_pem(),
-        )
-    };
-    let (srv, srv_key) = leaf("localhost", ExtendedKeyUsagePurpose::ServerAuth);
-    let (cli, cli_key) = leaf("datacenter-ingress", ExtendedKeyUsagePurpose::ClientAuth);
-    let w = |n: &str, t: &str| key_file(dir, n, &[t]);
-    [
-        w("ca.pem", &ca_cert.pem()),
-        w("srv.pem", &srv),
-        w("srv.key", &srv_key),
-        w("cli.pem", &cli),
-        w("cli.key", &cli_key),
-    ]
 }
 
 #[test]

@@ -238,6 +238,20 @@ pub fn pair(
     extra_in: &[&str],
     extra_eg: &[&str],
 ) -> Pair {
+    pair_via(feed, groups, map, allow, extra_in, extra_eg, |p| p)
+}
+
+/// As [`pair`], with something between them: `front` gets the egress's port
+/// and returns the port the ingress should send to.
+pub fn pair_via(
+    feed: &str,
+    groups: &[SocketAddrV4],
+    map: &str,
+    allow: &str,
+    extra_in: &[&str],
+    extra_eg: &[&str],
+    front: impl FnOnce(u16) -> u16,
+) -> Pair {
     let (tcp, eg_http, in_http) = (free_tcp(), free_tcp(), free_tcp());
     let listen = format!("{feed}=127.0.0.1:{tcp}");
     let eg_http_s = format!("127.0.0.1:{eg_http}");
@@ -259,7 +273,7 @@ pub fn pair(
     }
     eg_args.extend(extra_eg);
     let egress = Proc::spawn("egress", &eg_args);
-    let dest = format!("127.0.0.1:{tcp}");
+    let dest = format!("127.0.0.1:{}", front(tcp));
     let in_http_s = format!("127.0.0.1:{in_http}");
     let group_args: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
     let mut in_args = vec![
@@ -287,4 +301,41 @@ pub fn pair(
         in_http,
         tcp,
     }
+}
+
+pub fn key_file(dir: &std::path::Path, name: &str, lines: &[&str]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, lines.join("\n")).unwrap();
+    p.display().to_string()
+}
+
+/// A CA, a server certificate for "localhost" and a client certificate, as PEM files.
+pub fn certs(dir: &std::path::Path) -> [String; 5] {
+    use rcgen::{
+        BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf = |name: &str, usage| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec![name.to_string()]).unwrap();
+        p.extended_key_usages = vec![usage];
+        (
+            p.signed_by(&key, &issuer).unwrap().pem(),
+            key.serialize_pem(),
+        )
+    };
+    let (srv, srv_key) = leaf("localhost", ExtendedKeyUsagePurpose::ServerAuth);
+    let (cli, cli_key) = leaf("datacenter-ingress", ExtendedKeyUsagePurpose::ClientAuth);
+    let w = |n: &str, t: &str| key_file(dir, n, &[t]);
+    [
+        w("ca.pem", &ca_cert.pem()),
+        w("srv.pem", &srv),
+        w("srv.key", &srv_key),
+        w("cli.pem", &cli),
+        w("cli.key", &cli_key),
+    ]
 }
