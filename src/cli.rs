@@ -67,6 +67,15 @@ pub enum Command {
     /// Print the man page (roff).
     #[command(after_help = "Example:\n  mcast-relay man > mcast-relay.1 && man ./mcast-relay.1")]
     Man,
+    /// Print a new random key (with its id) in the key file's format.
+    #[command(
+        after_help = "Example:\n  (umask 077; mcast-relay keygen --feed prod > /etc/mcast-relay/prod.key)\n\nRotation: append a second key (keygen | grep -v '^#' >> FILE) on both sides,\nthen make it the first line on the ingress, then remove the old one everywhere."
+    )]
+    Keygen {
+        /// Name the feed in the comment line (the key works for any feed).
+        #[arg(long)]
+        feed: Option<String>,
+    },
     /// Validate a configuration file and print the effective configuration.
     #[command(after_help = "Example:\n  mcast-relay check-config deploy/examples/egress.toml")]
     CheckConfig { file: PathBuf },
@@ -116,6 +125,10 @@ pub struct Common {
     /// net.core.busy_read) [default: off].
     #[arg(long, env = "MCAST_RELAY_BUSY_POLL")]
     pub busy_poll: Option<u32>,
+    /// Run every feed without a key, on purpose: anyone who reaches the link
+    /// can send into it. Logged every minute and shown in /status and /metrics.
+    #[arg(long, env = "MCAST_RELAY_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
 }
 
 /// CPUs to pin to.
@@ -142,6 +155,17 @@ fn parse_cpus(s: &str) -> Result<CpuList, String> {
         return Err("no CPU given".into());
     }
     Ok(CpuList(v))
+}
+
+/// A relay takes every descriptor it may: floods of connections are bounded
+/// by its own limits, not by running out (see `obs::http::connection_limit`).
+fn raise_nofile() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
 }
 
 /// Pin this process (and the threads it starts later) to `cpus`.
@@ -310,13 +334,28 @@ impl Common {
         if let Some(e) = self.emf_interval {
             c.emf_interval = e;
         }
-        if let Some(us) = self.busy_poll {
-            c.ingress.iter_mut().for_each(|f| f.busy_poll = us);
-        }
         if let Some(d) = self.degraded_after {
             c.degraded_after = Some(d);
         }
         crate::obs::set_default_degraded_after(Duration::from_secs(c.degraded_after.unwrap_or(10)));
+        Ok(c)
+    }
+
+    /// Flags that act on every feed, from the file and from flags alike.
+    fn apply_to_feeds(&self, c: &mut Config) {
+        if let Some(us) = self.busy_poll {
+            c.ingress.iter_mut().for_each(|f| f.busy_poll = us);
+        }
+        if self.insecure_no_auth {
+            c.ingress.iter_mut().for_each(|f| f.insecure_no_auth = true);
+            c.egress.iter_mut().for_each(|f| f.insecure_no_auth = true);
+        }
+    }
+
+    /// The configuration of `run`: the file and the global flags.
+    fn load_run(&self) -> anyhow::Result<Config> {
+        let mut c = self.load()?;
+        self.apply_to_feeds(&mut c);
         Ok(c)
     }
 }
@@ -353,6 +392,7 @@ impl IngressArgs {
                 "no ingress feed: give --feed, --iface, --group and --dest, or --config with an [[ingress]] section"
             );
         }
+        self.common.apply_to_feeds(&mut c);
         Ok(c)
     }
 }
@@ -404,6 +444,7 @@ impl EgressArgs {
                 "no egress feed: give --listen [FEED=]ADDR:PORT, --iface and --allow, or --config with an [[egress]] section"
             );
         }
+        self.common.apply_to_feeds(&mut c);
         Ok(c)
     }
 }
@@ -426,6 +467,9 @@ pub fn main() -> ExitCode {
     {
         eprintln!("error: {e:#}");
         return ExitCode::FAILURE;
+    }
+    if common.is_some() {
+        raise_nofile();
     }
     let threads = common.and_then(|c| c.threads).unwrap_or(1) as usize;
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -452,7 +496,18 @@ async fn dispatch(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Ingress(a) => run_relays(a.config()?).await,
         Command::Egress(a) => run_relays(a.config()?).await,
-        Command::Run(common) => run_relays(common.load()?).await,
+        Command::Run(common) => run_relays(common.load_run()?).await,
+        Command::Keygen { feed } => {
+            let k = crate::wire::auth::Key::generate();
+            let made = httpdate::fmt_http_date(std::time::SystemTime::now());
+            let what = feed.map(|f| format!(" for feed {f}")).unwrap_or_default();
+            println!(
+                "# mcast-relay key{what} made {made} (id {})\n# The same file on the ingress and the egress; chmod 600. A second line adds the next key.\n{}",
+                hex::encode(k.id()),
+                k.to_line()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::CheckConfig { file } => {
             let mut c = Config::from_file(&file)?;
             c.validate(&env_var)?;
@@ -616,3 +671,4 @@ async fn run_relays(mut cfg: Config) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     })
 }
+

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use crate::keys::Keys;
 use crate::net::addr::{Cidr, GroupPort, MapRule, check_feed_name, remap};
 use crate::obs::logs::LogFormat;
 use crate::wire::auth::Key;
@@ -78,6 +79,10 @@ pub struct IngressFeed {
     pub encrypt: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
+    /// Run this feed without a key, on purpose: the egress cannot tell this
+    /// sender from a stranger. Logged every minute and shown in /status.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_no_auth: bool,
     /// Replay window: bytes of framed datagrams kept for reconnects and slow destinations.
     #[serde(default = "d_window_bytes")]
     pub window_bytes: usize,
@@ -129,6 +134,10 @@ pub struct EgressFeed {
     pub map: Vec<MapRule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
+    /// Serve this feed without a key, on purpose: anyone who reaches the
+    /// port can send into it. Logged every minute and shown in /status.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_no_auth: bool,
     /// Multicast send socket buffer, bytes.
     #[serde(default = "d_sockbuf")]
     pub sndbuf: usize,
@@ -265,7 +274,7 @@ impl Config {
                 crate::wire::handshake::check_sender_name(s)
                     .map_err(|e| ConfigError(format!("{at}.sender: {e} (flag --sender)")))?;
             }
-            f.keys = load_keys(&at, &f.feed, f.key_file.as_deref(), env)?;
+            f.keys = load_keys(&at, &f.feed, f.key_file.as_deref(), f.insecure_no_auth, env)?;
             if f.tls_cert.is_some() != f.tls_key.is_some() {
                 return err(format!(
                     "{at}.tls_cert and tls_key: give both or neither (flags --tls-cert, --tls-key)"
@@ -285,6 +294,19 @@ impl Config {
                     "{at}.allow: no allow rule, so this egress would emit nothing; say which groups it may emit to, e.g. allow = [\"239.111.111.0/24\"] (flag --allow 239.111.111.0/24)"
                 ));
             }
+            if let Some(c) = f.allow.iter().find(|c| !c.is_multicast()) {
+                return err(format!(
+                    "{at}.allow: {c} is not inside 224.0.0.0/4; an egress emits multicast only, so allow only groups (e.g. 239.111.111.0/24)"
+                ));
+            }
+            for (key, rules) in [("map", &f.map), ("fanout", &f.fanout)] {
+                if let Some(r) = rules.iter().find(|r| !r.to.cidr.is_multicast()) {
+                    return err(format!(
+                        "{at}.{key}: {r} sends to {}, which is not inside 224.0.0.0/4; map only onto multicast groups",
+                        r.to.cidr
+                    ));
+                }
+            }
             if f.ttl == 0 || f.ttl > 255 {
                 return err(format!(
                     "{at}.ttl: {} is out of range; use 1 to 255 (default {DEFAULT_TTL})",
@@ -297,7 +319,7 @@ impl Config {
                     f.batch
                 ));
             }
-            f.keys = load_keys(&at, &f.feed, f.key_file.as_deref(), env)?;
+            f.keys = load_keys(&at, &f.feed, f.key_file.as_deref(), f.insecure_no_auth, env)?;
             if f.tls_cert.is_some() != f.tls_key.is_some() {
                 return err(format!(
                     "{at}.tls_cert and tls_key: give both or neither (flags --tls-cert, --tls-key)"
@@ -400,80 +422,41 @@ impl Config {
 }
 
 /// Keys for a feed: its key file, else `MCAST_RELAY_KEY_<FEED>`, else
-/// `MCAST_RELAY_KEY`; none at all means the feed runs without authentication.
-/// The environment forms take one key, or two separated by a comma (rotation).
+/// `MCAST_RELAY_KEY`. Every form is a key list: the current key, then
+/// optionally the next, separated by newlines or commas. No key at all is
+/// refused unless the feed runs with `insecure_no_auth` on purpose.
 fn load_keys(
     at: &str,
     feed: &str,
     file: Option<&Path>,
+    insecure: bool,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Keys, ConfigError> {
-    if let Some(p) = file {
-        return Keys::from_file(p).map_err(|e| ConfigError(format!("{at}.key_file: {e}")));
-    }
     let per_feed = format!(
         "MCAST_RELAY_KEY_{}",
         feed.to_ascii_uppercase().replace(['-', '.'], "_")
     );
-    for var in [per_feed.as_str(), "MCAST_RELAY_KEY"] {
-        if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
-            return Key::parse_list(&v.replace(',', "\n"))
-                .map(Keys::fixed)
-                .map_err(|e| ConfigError(format!("{at}: {var}: {e}")));
-        }
+    let keys = if let Some(p) = file {
+        Keys::from_file(p).map_err(|e| ConfigError(format!("{at}.key_file: {e}")))?
+    } else if let Some((var, v)) = [per_feed.as_str(), "MCAST_RELAY_KEY"]
+        .into_iter()
+        .find_map(|var| env(var).filter(|v| !v.trim().is_empty()).map(|v| (var, v)))
+    {
+        Key::parse_list(&v)
+            .map(Keys::fixed)
+            .map_err(|e| ConfigError(format!("{at}: {var}: {e}")))?
+    } else {
+        Keys::default()
+    };
+    match (keys.is_empty(), insecure) {
+        (true, false) => err(format!(
+            "{at}: no key; every feed needs one. Make it with `mcast-relay keygen > /etc/mcast-relay/{feed}.key && chmod 600 /etc/mcast-relay/{feed}.key`, the same file on both sides, and give key_file (flag --key-file) or set {per_feed}. To run this feed without authentication on purpose, set insecure_no_auth = true (flag --insecure-no-auth)"
+        )),
+        (false, true) => err(format!(
+            "{at}: a key and insecure_no_auth both given; drop insecure_no_auth (flag --insecure-no-auth) to use the key"
+        )),
+        _ => Ok(keys),
     }
-    Ok(Keys::default())
-}
-
-/// A feed's keys. From a file they are read again at every handshake, so keys
-/// rotate by editing the file, with no restart; a file that stops parsing
-/// keeps the last good keys (with a warning).
-#[derive(Clone, Default)]
-pub struct Keys {
-    file: Option<PathBuf>,
-    last: std::sync::Arc<std::sync::Mutex<Vec<Key>>>,
-}
-
-impl std::fmt::Debug for Keys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Keys({} key(s) <redacted>)", self.current().len())
-    }
-}
-
-impl Keys {
-    pub fn fixed(keys: Vec<Key>) -> Keys {
-        Keys {
-            file: None,
-            last: std::sync::Arc::new(std::sync::Mutex::new(keys)),
-        }
-    }
-
-    pub fn from_file(path: &Path) -> Result<Keys, String> {
-        let keys = read_key_file(path)?;
-        Ok(Keys {
-            file: Some(path.to_path_buf()),
-            last: std::sync::Arc::new(std::sync::Mutex::new(keys)),
-        })
-    }
-
-    /// The keys now: the current first, then the next one if any.
-    pub fn current(&self) -> Vec<Key> {
-        let mut last = self.last.lock().expect("keys lock");
-        if let Some(p) = &self.file {
-            match read_key_file(p) {
-                Ok(k) => *last = k,
-                Err(e) => {
-                    tracing::warn!(error = %e, "key file unreadable; keeping the keys read before")
-                }
-            }
-        }
-        last.clone()
-    }
-}
-
-fn read_key_file(p: &Path) -> Result<Vec<Key>, String> {
-    let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-    Key::parse_list(&text).map_err(|e| format!("{}: {e}", p.display()))
 }
 
 impl IngressFeed {
@@ -488,6 +471,7 @@ impl IngressFeed {
             sender: None,
             encrypt: false,
             key_file: None,
+            insecure_no_auth: false,
             window_bytes: d_window_bytes(),
             window_secs: d_window_secs(),
             rcvbuf: d_sockbuf(),
@@ -514,6 +498,7 @@ impl EgressFeed {
             allow,
             map: Vec::new(),
             key_file: None,
+            insecure_no_auth: false,
             sndbuf: d_sockbuf(),
             batch: d_batch(),
             tls_cert: None,
@@ -527,28 +512,19 @@ impl EgressFeed {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn a_key_file_is_read_again_so_keys_rotate_without_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("k");
-        std::fs::write(&p, "first-key-0123456789\n").unwrap();
-        let k = Keys::from_file(&p).unwrap();
-        let first = k.current();
-        std::fs::write(&p, "first-key-0123456789\nsecond-key-0123456789\n").unwrap();
-        assert_eq!(k.current().len(), 2);
-        std::fs::write(&p, "short").unwrap();
-        assert_eq!(
-            k.current().len(),
-            2,
-            "a broken file keeps the last good keys"
-        );
-        assert_eq!(k.current()[0], first[0]);
-    }
-
     use super::*;
 
     fn no_env(_: &str) -> Option<String> {
         None
+    }
+
+    const KEY_A: &str =
+        "00112233aabbccdd:7f3a9c41e2d05b86a1f47c3e9d2b6085c4e1a7f3926d0b58e3c7a14f9b2d6e08";
+    const KEY_B: &str =
+        "8899aabbccddeeff:1c9e5a7d3f08b62e4a91c7d5e3b0f86a2d4c19e7b5a3f0d68c2e4b1a97f53d06";
+
+    fn key_env(k: &str) -> Option<String> {
+        (k == "MCAST_RELAY_KEY").then(|| KEY_A.to_string())
     }
 
     const GOOD: &str = r#"
@@ -569,7 +545,7 @@ map = ["239.111.111.0/24=239.200.0.0/24"]
     #[test]
     fn a_good_file_validates_with_defaults() {
         let mut c = Config::from_toml(GOOD).unwrap();
-        c.validate(&no_env).unwrap();
+        c.validate(&key_env).unwrap();
         assert_eq!(c.egress[0].ttl, DEFAULT_TTL);
         assert_eq!(c.ingress[0].window_secs, 30);
         assert!(c.to_toml_redacted().contains("239.200.0.0/24"));
@@ -586,7 +562,7 @@ map = ["239.111.111.0/24=239.200.0.0/24"]
             .0;
         assert!(e.contains("not a multicast"), "{e}");
         let mut c = Config::from_toml(&GOOD.replace(r#"allow = ["239.0.0.0/8"]"#, "")).unwrap();
-        let e = c.validate(&no_env).unwrap_err().0;
+        let e = c.validate(&key_env).unwrap_err().0;
         assert!(
             e.contains("egress[0]") && e.contains(".allow") && e.contains("--allow"),
             "{e}"
@@ -594,27 +570,67 @@ map = ["239.111.111.0/24=239.200.0.0/24"]
     }
 
     #[test]
+    fn a_feed_without_a_key_is_refused_unless_insecure_on_purpose() {
+        let mut c = Config::from_toml(GOOD).unwrap();
+        let e = c.validate(&no_env).unwrap_err().0;
+        assert!(
+            e.starts_with("ingress[0] (feed \"prod\"): no key")
+                && e.contains("mcast-relay keygen")
+                && e.contains("--insecure-no-auth"),
+            "{e}"
+        );
+        let open = GOOD
+            .replace("dests = [", "insecure_no_auth = true\ndests = [")
+            .replace("allow = [", "insecure_no_auth = true\nallow = [");
+        let mut c = Config::from_toml(&open).unwrap();
+        c.validate(&no_env).unwrap();
+        assert!(c.ingress[0].keys.is_empty() && c.egress[0].insecure_no_auth);
+        let mut c = Config::from_toml(&open).unwrap();
+        let e = c.validate(&key_env).unwrap_err().0;
+        assert!(e.contains("a key and insecure_no_auth both"), "{e}");
+    }
+
+    #[test]
+    fn allow_and_map_targets_must_be_multicast() {
+        for (from, to, want) in [
+            (r#"allow = ["239.0.0.0/8"]"#, r#"allow = ["0.0.0.0/0"]"#, ".allow: 0.0.0.0/0"),
+            (r#"allow = ["239.0.0.0/8"]"#, r#"allow = ["224.0.0.0/3"]"#, ".allow: 224.0.0.0/3"),
+            (
+                r#"map = ["239.111.111.0/24=239.200.0.0/24"]"#,
+                r#"map = ["224.0.0.0/3=224.0.0.0/3"]"#,
+                ".map: 224.0.0.0/3=224.0.0.0/3",
+            ),
+        ] {
+            let mut c = Config::from_toml(&GOOD.replace(from, to)).unwrap();
+            let e = c.validate(&key_env).unwrap_err().0;
+            assert!(e.contains(want) && e.contains("224.0.0.0/4"), "{e}");
+        }
+    }
+
+    #[test]
     fn an_unmapped_egress_on_the_ingress_interface_is_a_loop() {
         let mut c =
             Config::from_toml(&GOOD.replace(r#"map = ["239.111.111.0/24=239.200.0.0/24"]"#, ""))
                 .unwrap();
-        let e = c.validate(&no_env).unwrap_err().0;
+        let e = c.validate(&key_env).unwrap_err().0;
         assert!(e.starts_with("loop"), "{e}");
     }
 
     #[test]
     fn keys_come_from_the_feed_variable_first_and_never_print() {
         let env = |k: &str| match k {
-            "MCAST_RELAY_KEY_PROD" => {
-                Some("prod-secret-key-0123456789,next-secret-key-0123456789".to_string())
-            }
-            "MCAST_RELAY_KEY" => Some("general-secret-key-0123456789".to_string()),
+            "MCAST_RELAY_KEY_PROD" => Some(format!("{KEY_A},{KEY_B}")),
+            "MCAST_RELAY_KEY" => Some("not even a key".to_string()),
             _ => None,
         };
         let mut c = Config::from_toml(GOOD).unwrap();
         c.validate(&env).unwrap();
         assert_eq!(c.ingress[0].keys.current().len(), 2);
         let shown = c.to_toml_redacted() + &format!("{c:?}");
-        assert!(!shown.contains("secret"), "{shown}");
+        assert!(!shown.contains("7f3a9c41") && !shown.contains("1c9e5a7d"), "{shown}");
+        assert!(shown.contains("00112233aabbccdd"), "ids are shown: {shown}");
+        let bad = |k: &str| (k == "MCAST_RELAY_KEY_PROD").then(|| format!("{KEY_A}\nnope"));
+        let e = Config::from_toml(GOOD).unwrap().validate(&bad).unwrap_err().0;
+        assert!(e.contains("MCAST_RELAY_KEY_PROD: line 2: not a key"), "{e}");
     }
 }

@@ -140,6 +140,7 @@ impl Ingress {
             tls,
         } = self;
 
+        crate::keys::guard(&stats, &cfg.keys, cfg.insecure_no_auth, shutdown.clone());
         let window = Arc::new(Window {
             ring: Mutex::new(Ring::new(
                 cfg.window_bytes,
@@ -359,7 +360,7 @@ impl Dest {
                 self.stats.session_ended(e.reason());
             }
             let (dest, feed) = (&self.name, &self.cfg.feed);
-            let taken_over = e.peer_reject() == Some(Reject::TakenOver);
+            let taken_over = matches!(e.peer_reject(), Some(Reject::TakenOver | Reject::FeedBusy));
             if !up && refused(&e) {
                 self.stats.handshake_failed(e.reason());
                 self.link.set(LinkState::Refused, Some(e.to_string()));
@@ -589,7 +590,9 @@ fn refused(e: &LinkError) -> bool {
     match e {
         LinkError::Refused(_) | LinkError::Refuse { .. } => true,
         LinkError::Session(End::Refused(_) | End::NoProof) => true,
-        LinkError::Session(End::Goodbye(g)) => g.reject() != Some(Reject::TakenOver),
+        LinkError::Session(End::Goodbye(g)) => {
+            !matches!(g.reject(), Some(Reject::TakenOver | Reject::FeedBusy))
+        }
         _ => false,
     }
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod egress;
 pub mod feeds;
 pub mod ingress;
+pub mod keys;
 pub mod net;
 pub mod obs;
 pub mod ring;

@@ -22,7 +22,8 @@ use mcast_relay::wire::handshake::{
 };
 use mcast_relay::wire::record::{self, Opener, Sealer};
 
-const KEY: &str = "the-real-key-0123456789abcdef";
+const KEY: &str =
+    "5e1a0c2b3d4f6a7b:93c4e1f07a2b5d8e6c1f3a9b7d0e2c5f8a4b6d1e3f7c9a0b2d4e6f8a1c3b5d7e";
 
 fn sa(s: &str) -> SocketAddrV4 {
     s.parse().unwrap()

@@ -59,7 +59,7 @@ fn hello(feed: &str, auth: bool) -> Vec<u8> {
 fn strangers_are_refused_quickly_and_counted_while_the_feed_flows() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("k");
-    std::fs::write(&key, "the-real-key-0123456789abcdef\n").unwrap();
+    std::fs::write(&key, mcast_relay::wire::auth::Key::generate().to_line()).unwrap();
     let key = key.display().to_string();
     let port = free_udp();
     let src = sa(&format!("239.49.1.1:{port}"));

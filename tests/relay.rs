@@ -401,7 +401,8 @@ fn the_demo_reports_no_loss() {
 fn check_config_validates_names_the_key_and_hides_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("prod.key");
-    std::fs::write(&key, "very-secret-key-material-0001\n").unwrap();
+    let line = mcast_relay::wire::auth::Key::generate().to_line();
+    std::fs::write(&key, format!("{line}\n")).unwrap();
     let good = dir.path().join("good.toml");
     std::fs::write(
         &good,
@@ -423,7 +424,7 @@ fn check_config_validates_names_the_key_and_hides_secrets() {
         text.contains("ttl = 32") && text.contains("1 key(s)"),
         "{text}"
     );
-    assert!(!text.contains("very-secret"), "{text}");
+    assert!(!text.contains(line.split_once(':').unwrap().1), "{text}");
     let bad = dir.path().join("bad.toml");
     std::fs::write(
         &bad,
@@ -518,6 +519,7 @@ fn a_relay_whose_stderr_is_gone_still_stops_on_sigterm() {
             "127.0.0.1:0",
         ])
         .env("RUST_LOG", "info")
+        .env("MCAST_RELAY_KEY", test_key())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()

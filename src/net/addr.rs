@@ -52,6 +52,10 @@ impl Cidr {
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
         u32::from(ip) & self.mask() == u32::from(self.base)
     }
+    /// Every address of it is a multicast group (inside 224.0.0.0/4).
+    pub fn is_multicast(&self) -> bool {
+        self.prefix >= 4 && self.base.is_multicast()
+    }
     pub fn overlaps(&self, other: &Cidr) -> bool {
         let m = self.mask() & other.mask();
         u32::from(self.base) & m == u32::from(other.base) & m

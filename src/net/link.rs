@@ -187,12 +187,14 @@ pub async fn client_handshake<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Run the egress side of the handshake; on refusal, tell the peer why. The
-/// error comes with the feed the peer named, if it got that far.
+/// error comes with the feed the peer named, if it got that far. `progress`
+/// hears of each whole frame: whether the peer has presented a known key id.
 pub async fn server_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
     fb: &mut FrameBuf,
     hs: &mut ServerHandshake,
     lookup: impl Fn(&str) -> Option<FeedKeys>,
+    progress: impl Fn(bool),
 ) -> Result<Accepted, (Option<String>, LinkError)> {
     loop {
         let named = |hs: &ServerHandshake| hs.feed().map(str::to_string);
@@ -204,7 +206,9 @@ pub async fn server_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             }
             Err(e) => return Err((named(hs), e)),
         };
-        match hs.on_frame(&fb.bytes()[range], &lookup) {
+        let step = hs.on_frame(&fb.bytes()[range], &lookup);
+        progress(hs.presented_known_key());
+        match step {
             Ok(ServerStep::Send(reply)) => send(s, &reply).await.map_err(|e| (named(hs), e.into()))?,
             Ok(ServerStep::Accepted(a)) => return Ok(*a),
             Err(HandshakeError::Refuse { reject, detail }) => {

@@ -88,6 +88,7 @@ pub struct Metrics {
     handshake_failures: Family<ReasonLabels, Counter>,
     latency: Family<FeedLabels, Histogram, LatencyBuckets>,
     degraded: Family<FeedLabels, Gauge>,
+    authenticated: Family<FeedLabels, Gauge>,
     silent: Family<FeedLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     group_datagrams_in: Family<GroupLabels, Counter>,
     group_bytes_in: Family<GroupLabels, Counter>,
@@ -98,7 +99,35 @@ pub struct Metrics {
     link_behind: Family<PeerLabels, Gauge>,
     link_stalled: Family<PeerLabels, Gauge>,
     session_errors: Family<ReasonLabels, Counter>,
+    failures: Arc<Failures>,
     feeds: Mutex<Vec<Arc<FeedStats>>>,
+}
+
+/// Handshake failures by (feed, role, reason), counted with the Prometheus
+/// family so that /status reports the same numbers as /metrics.
+#[derive(Default)]
+pub struct Failures(Mutex<std::collections::BTreeMap<(String, String, String), u64>>);
+
+impl Failures {
+    fn add(&self, feed: &str, role: &str, reason: &str) {
+        *self
+            .0
+            .lock()
+            .expect("failures lock")
+            .entry((feed.into(), role.into(), reason.into()))
+            .or_default() += 1;
+    }
+
+    /// `(reason, count)` for one feed ("-": a peer that named no feed we serve) and role.
+    pub fn of(&self, feed: &str, role: &str) -> Vec<(String, u64)> {
+        self.0
+            .lock()
+            .expect("failures lock")
+            .iter()
+            .filter(|((f, r, _), _)| f == feed && r == role)
+            .map(|((_, _, reason), n)| (reason.clone(), *n))
+            .collect()
+    }
 }
 
 /// One feed's handles, as one role sees it.
@@ -123,6 +152,10 @@ pub struct FeedStats {
     session_errors: Family<ReasonLabels, Counter>,
     /// 1 while the feed is degraded (silent too long; set by `obs::watch`).
     pub degraded: Gauge,
+    /// 1 when the feed runs with a key, 0 when it runs `--insecure-no-auth`.
+    pub authenticated: Gauge,
+    /// The public ids of the keys held, current first (for /status).
+    key_ids: Mutex<Vec<String>>,
     /// Seconds since a datagram last came in (set by `obs::watch`).
     pub silent_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// When these handles were made, ns since the epoch: a feed that never
@@ -131,7 +164,7 @@ pub struct FeedStats {
     /// Reconnects and handshake failures over every peer and reason, for
     /// EMF and /status (the labelled families cannot be summed without names).
     reconnects_all: Counter,
-    handshake_failures_all: Counter,
+    failures: Arc<Failures>,
     groups: Mutex<Vec<Arc<GroupStats>>>,
     group_families: [Family<GroupLabels, Counter>; 4],
 }
@@ -188,10 +221,23 @@ impl FeedStats {
     }
 
     pub fn handshake_failed(&self, reason: &str) {
-        self.handshake_failures_all.inc();
+        self.failures.add(&self.feed, self.role, reason);
         self.handshake_failures
             .get_or_create(&self.reason(reason))
             .inc();
+    }
+
+    pub fn set_key_ids(&self, ids: Vec<String>) {
+        *self.key_ids.lock().expect("key ids lock") = ids;
+    }
+
+    pub fn key_ids(&self) -> Vec<String> {
+        self.key_ids.lock().expect("key ids lock").clone()
+    }
+
+    /// Handshake failures of this feed and role, by reason (what /metrics counts).
+    pub fn handshake_failures_by_reason(&self) -> Vec<(String, u64)> {
+        self.failures.of(&self.feed, self.role)
     }
 
     /// Reconnects over every peer.
@@ -201,7 +247,7 @@ impl FeedStats {
 
     /// Handshake failures over every reason.
     pub fn handshake_failures_sum(&self) -> u64 {
-        self.handshake_failures_all.get()
+        self.handshake_failures_by_reason().iter().map(|x| x.1).sum()
     }
 
     /// Drops per reason, the reasons with none left out.
@@ -269,7 +315,7 @@ pub const DROP_REASONS: &[&str] = &[
     "not_joined",
     "behind",
     "send_error",
-    "stale",
+    "not_multicast",
 ];
 
 impl Default for Metrics {
@@ -296,6 +342,7 @@ impl Metrics {
             handshake_failures: Family::default(),
             latency: Family::new_with_constructor(LatencyBuckets),
             degraded: Family::default(),
+            authenticated: Family::default(),
             silent: Family::default(),
             group_datagrams_in: Family::default(),
             group_bytes_in: Family::default(),
@@ -306,6 +353,7 @@ impl Metrics {
             link_behind: Family::default(),
             link_stalled: Family::default(),
             session_errors: Family::default(),
+            failures: Arc::default(),
             feeds: Mutex::new(Vec::new()),
             registry: Registry::default(),
         };
@@ -362,6 +410,11 @@ impl Metrics {
             "feed_degraded",
             "1 while the feed is degraded: no datagram in (or none out) for longer than --degraded-after",
             m.degraded.clone(),
+        );
+        registry.register(
+            "feed_authenticated",
+            "1 when the feed runs with a key; 0 when it runs without authentication (--insecure-no-auth)",
+            m.authenticated.clone(),
         );
         registry.register(
             "feed_silent_seconds",
@@ -460,10 +513,12 @@ impl Metrics {
             handshake_failures: self.handshake_failures.clone(),
             session_errors: self.session_errors.clone(),
             degraded: self.degraded.get_or_create_owned(&l),
+            authenticated: self.authenticated.get_or_create_owned(&l),
+            key_ids: Mutex::default(),
             silent_seconds: self.silent.get_or_create_owned(&l),
             created_ns: crate::clock::now_ns(),
             reconnects_all: Counter::default(),
-            handshake_failures_all: Counter::default(),
+            failures: self.failures.clone(),
             groups: Mutex::new(Vec::new()),
             group_families: [
                 self.group_datagrams_in.clone(),
@@ -478,12 +533,18 @@ impl Metrics {
 
     /// Count a refused handshake; `feed` is "-" when the peer named none we serve.
     pub fn handshake_failed(&self, feed: &str, role: &str, reason: &str) {
+        self.failures.add(feed, role, reason);
         let l = ReasonLabels {
             feed: feed.into(),
             role: role.into(),
             reason: reason.into(),
         };
         self.handshake_failures.get_or_create(&l).inc();
+    }
+
+    /// Handshake failures by reason for a feed and role, as /metrics counts them.
+    pub fn handshake_failures(&self, feed: &str, role: &str) -> Vec<(String, u64)> {
+        self.failures.of(feed, role)
     }
 
     /// Every feed registered so far.

@@ -88,6 +88,8 @@ impl Obs {
                     "role": f.role,
                     "state": if degraded { "degraded" } else { "ok" },
                     "degraded": degraded,
+                    "authenticated": f.authenticated.get() == 1,
+                    "key_ids": f.key_ids(),
                     "degraded_reason": h.as_ref().and_then(|h| h.degraded_reason.clone()),
                     "silent_s": h.as_ref().map(|h| h.silent_s),
                     "last_in": h.as_ref().and_then(|h| h.last_in),
@@ -103,6 +105,7 @@ impl Obs {
                     "replayed": f.replayed.get(),
                     "reconnects": f.reconnects_sum(),
                     "handshake_failures": f.handshake_failures_sum(),
+                    "handshake_failures_by_reason": by_reason(f.handshake_failures_by_reason()),
                     "connected_peers": f.connected.get(),
                     "buffer_bytes": f.buffer_bytes.get(),
                     "groups": groups,
@@ -125,6 +128,13 @@ impl Obs {
         let live = self.health.is_live();
         let ready = self.health.is_ready();
         let any_degraded = feeds.iter().any(|f| f["degraded"] == true);
+        let unattributed: Map<String, Value> = ["egress", "ingress"]
+            .iter()
+            .filter_map(|role| {
+                let v = self.metrics.handshake_failures("-", role);
+                (!v.is_empty()).then(|| (role.to_string(), Value::Object(by_reason(v))))
+            })
+            .collect();
         json!({
             "version": env!("CARGO_PKG_VERSION"),
             "state": if !live { "unhealthy" } else if !ready { "starting" } else if any_degraded { "degraded" } else { "ok" },
@@ -136,6 +146,11 @@ impl Obs {
             "degraded_after_s": self.watch.degraded_after().as_secs_f64(),
             "feeds": feeds,
             "links": links,
+            "handshake_failures_unattributed": unattributed,
         })
     }
+}
+
+fn by_reason(v: Vec<(String, u64)>) -> Map<String, Value> {
+    v.into_iter().map(|(r, n)| (r, n.into())).collect()
 }

@@ -56,7 +56,10 @@ allow = ["239.255.78.0/24"]
 map = ["239.255.77.0/24=239.255.78.0/24"]
 "#
     ))?;
-    cfg.validate(&|_| None)?;
+    // A key of its own, made now: the demo runs the feed authenticated, as
+    // production must.
+    let key = crate::wire::auth::Key::generate().to_line();
+    cfg.validate(&|var| (var == "MCAST_RELAY_KEY").then(|| key.clone()))?;
     let (mut ing, eg): (IngressFeed, EgressFeed) = (cfg.ingress.remove(0), cfg.egress.remove(0));
 
     let obs = Obs::default();

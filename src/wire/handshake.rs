@@ -42,10 +42,12 @@ pub enum Reject {
     Protocol,
     /// A record failed authentication.
     BadRecord,
+    /// An unauthenticated feed is held by its sender; it is never taken over.
+    FeedBusy,
 }
 
 impl Reject {
-    pub const ALL: [Reject; 15] = [
+    pub const ALL: [Reject; 16] = [
         Reject::BadVersion,
         Reject::UnknownFeed,
         Reject::AuthRequired,
@@ -61,6 +63,7 @@ impl Reject {
         Reject::TooManyConnections,
         Reject::Protocol,
         Reject::BadRecord,
+        Reject::FeedBusy,
     ];
 
     pub fn code(self) -> u16 {
@@ -89,6 +92,7 @@ impl Reject {
             Reject::TooManyConnections => "too_many_connections",
             Reject::Protocol => "protocol_violation",
             Reject::BadRecord => "bad_record",
+            Reject::FeedBusy => "feed_busy",
         }
     }
 
@@ -462,8 +466,10 @@ mod tests {
         Ok((*acc, ckeys))
     }
 
-    const K1: &str = "first-key-0123456789";
-    const K2: &str = "second-key-0123456789";
+    const K1: &str =
+        "00112233aabbccdd:7f3a9c41e2d05b86a1f47c3e9d2b6085c4e1a7f3926d0b58e3c7a14f9b2d6e08";
+    const K2: &str =
+        "8899aabbccddeeff:1c9e5a7d3f08b62e4a91c7d5e3b0f86a2d4c19e7b5a3f0d68c2e4b1a97f53d06";
 
     fn refused(r: Result<(Accepted, SessionKeys), HandshakeError>) -> Reject {
         match r {

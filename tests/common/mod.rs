@@ -19,15 +19,35 @@ pub struct Proc {
     pub name: String,
 }
 
+/// One key for every relay this test process starts without a key of its
+/// own (given in the environment, as `MCAST_RELAY_KEY`): every feed runs
+/// authenticated, as in production.
+pub fn test_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| mcast_relay::wire::auth::Key::generate().to_line())
+}
+
 impl Proc {
+    /// Start `mcast-relay ARGS`. A relay (ingress, egress, run) given neither
+    /// `--key-file` nor `--insecure-no-auth` gets [`test_key`].
     pub fn spawn(name: &str, args: &[&str]) -> Proc {
-        let child = Command::new(BIN)
-            .args(args)
+        let relay = matches!(args.first(), Some(&("ingress" | "egress" | "run")));
+        let own = args.iter().any(|a| *a == "--key-file" || *a == "--insecure-no-auth");
+        Proc::spawn_with_key(name, args, (relay && !own).then(test_key))
+    }
+
+    /// Start `mcast-relay ARGS` with `key` (or no key at all) in the environment.
+    pub fn spawn_with_key(name: &str, args: &[&str], key: Option<&str>) -> Proc {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
             .env("RUST_LOG", "info")
+            .env_remove("MCAST_RELAY_KEY")
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start mcast-relay");
+            .stderr(Stdio::piped());
+        if let Some(k) = key {
+            cmd.env("MCAST_RELAY_KEY", k);
+        }
+        let child = cmd.spawn().expect("start mcast-relay");
         Proc {
             child,
             name: name.into(),

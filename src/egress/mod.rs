@@ -5,7 +5,7 @@
 //! the old one is closed. Strangers never get past the handshake, which is
 //! bounded in time and in how many may be under way at once.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{SocketAddr, SocketAddrV4};
 use std::ops::Range;
 use std::os::fd::AsFd;
@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ns;
 use crate::config::EgressFeed;
+use admission::{MAX_PENDING, MAX_PER_SOURCE, Standing, Ticket};
 use crate::net::addr::remap;
 use crate::net::batch::SendBatch;
 use crate::net::link::{self, LinkError};
@@ -37,14 +38,14 @@ use crate::wire::frame::MAX_HANDSHAKE_FRAME;
 use crate::wire::handshake::{Accepted, FeedKeys, Reject, ServerHandshake};
 use crate::wire::session::{self, DataRef, EgressEvent, EgressSession, End};
 
-/// Handshakes under way at once per listener; more are refused at once.
-pub const MAX_PENDING: usize = 64;
 /// From accept to the client's proof, TLS included.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 /// A connection's buffer until it has proven itself: two handshake frames.
 const PRE_AUTH_BUF: usize = 2 * MAX_HANDSHAKE_FRAME;
 /// Per-group counter handles kept by an emitter; past this, looked up each time.
 const MAX_GROUP_HANDLES: usize = 1024;
+
+pub mod admission;
 
 /// A feed's emission state. The active connection holds the lock for its life,
 /// so a takeover waits until the old connection stops emitting.
@@ -64,7 +65,19 @@ struct Feed {
     stats: Arc<FeedStats>,
     link: Arc<Link>,
     emitter: Mutex<Emitter>,
-    active: std::sync::Mutex<Option<CancellationToken>>,
+    /// The connection sending now (its number and its token), if any.
+    active: std::sync::Mutex<Option<(u64, CancellationToken)>>,
+    connections: std::sync::atomic::AtomicU64,
+}
+
+impl Feed {
+    /// Connection `id` stopped sending: no one is active unless a newer one is.
+    fn release(&self, id: u64) {
+        let mut active = self.active.lock().expect("active lock");
+        if active.as_ref().is_some_and(|(a, _)| *a == id) {
+            *active = None;
+        }
+    }
 }
 
 /// Run every egress feed of `feeds` until `shutdown`.
@@ -106,13 +119,15 @@ impl Egress {
                 groups: HashMap::new(),
                 max_payload: mcast::max_payload(&iface),
             };
+            let stats = obs.metrics.feed(&cfg.feed, "egress");
             let feed = Arc::new(Feed {
-                stats: obs.metrics.feed(&cfg.feed, "egress"),
+                stats,
                 link: obs
                     .links
                     .add(&obs.metrics, &cfg.feed, "egress", &cfg.listen.to_string()),
                 emitter: Mutex::new(emitter),
                 active: std::sync::Mutex::new(None),
+                connections: Default::default(),
                 cfg,
             });
             by_addr
@@ -155,6 +170,11 @@ impl Egress {
     /// Accept and relay until `shutdown`.
     pub async fn serve(self, shutdown: CancellationToken) {
         let mut tasks = tokio::task::JoinSet::new();
+        for (_, feeds, _) in &self.listeners {
+            for f in feeds.values() {
+                crate::keys::guard(&f.stats, &f.cfg.keys, f.cfg.insecure_no_auth, shutdown.clone());
+            }
+        }
         for (listener, feeds, tls) in self.listeners {
             let l = Listener {
                 feeds,
@@ -170,59 +190,12 @@ impl Egress {
     }
 }
 
-/// The handshakes under way on a listener. When full, the oldest is dropped
-/// to make room: a real sender completes in one round trip, so a flood of
-/// idle or dripping strangers cannot keep it out, and none waits past the
-/// handshake timeout anyway.
-#[derive(Default)]
-struct Gate {
-    next: u64,
-    pending: VecDeque<(u64, CancellationToken)>,
-}
-
-/// A place among the pending handshakes; leaving it frees the place.
-struct Ticket {
-    id: u64,
-    cancelled: CancellationToken,
-    gate: Arc<std::sync::Mutex<Gate>>,
-}
-
-impl Drop for Ticket {
-    fn drop(&mut self) {
-        self.gate
-            .lock()
-            .expect("gate lock")
-            .pending
-            .retain(|(id, _)| *id != self.id);
-    }
-}
-
-fn admit(gate: &Arc<std::sync::Mutex<Gate>>) -> (Ticket, bool) {
-    let mut g = gate.lock().expect("gate lock");
-    let evicted = if g.pending.len() >= MAX_PENDING {
-        g.pending.pop_front().map(|(_, t)| t.cancel()).is_some()
-    } else {
-        false
-    };
-    g.next += 1;
-    let (id, cancelled) = (g.next, CancellationToken::new());
-    g.pending.push_back((id, cancelled.clone()));
-    (
-        Ticket {
-            id,
-            cancelled,
-            gate: gate.clone(),
-        },
-        evicted,
-    )
-}
-
 /// What every connection of a listener shares.
 struct Listener {
     feeds: Feeds,
     tls: Option<tls::Server>,
     metrics: Arc<Metrics>,
-    gate: Arc<std::sync::Mutex<Gate>>,
+    gate: Arc<std::sync::Mutex<admission::Gate>>,
     shutdown: CancellationToken,
     /// One refusal logged per second, the rest counted in the line.
     log_limit: std::sync::Mutex<RateLimit>,
@@ -249,9 +222,14 @@ async fn accept_loop(listener: TcpListener, l: Arc<Listener>) {
             },
             _ = l.shutdown.cancelled() => break,
         };
-        let (ticket, evicted) = admit(&l.gate);
-        if evicted {
-            warn_limited!(limit, %peer, "{MAX_PENDING} handshakes under way; dropped the oldest");
+        let (ticket, evicted) = admission::admit(&l.gate, peer.ip());
+        if let Some(e) = evicted {
+            let why = if e.same_source {
+                format!("{MAX_PER_SOURCE} handshakes under way from {}", peer.ip())
+            } else {
+                format!("{MAX_PENDING} handshakes under way")
+            };
+            warn_limited!(limit, %peer, standing = ?e.standing, "{why}; dropped the weakest, oldest one");
         }
         let _ = link::tune(&stream);
         conns.spawn(connection(stream, peer, ticket, l.clone()));
@@ -280,7 +258,7 @@ impl Cut {
             ),
             Cut::Evicted => (
                 Reject::TooManyConnections,
-                format!("{MAX_PENDING} handshakes under way; this one was dropped to make room"),
+                "too many handshakes under way; this one was dropped to make room".to_string(),
             ),
         }
     }
@@ -302,7 +280,7 @@ async fn handshake(
         Some(t) => {
             let r = tokio::select! {
                 r = tokio::time::timeout_at(deadline, t.accept(tcp)) => r.map_err(|_| Cut::Timeout),
-                _ = ticket.cancelled.cancelled() => Err(Cut::Evicted),
+                _ = ticket.cut.cancelled() => Err(Cut::Evicted),
             };
             match r {
                 Ok(Ok((s, e))) => (s, Some(e)),
@@ -326,11 +304,18 @@ async fn handshake(
         })
     };
     let mut hs = ServerHandshake::new(rand::random(), exporter);
+    let progress = |known: bool| {
+        ticket.advance(if known {
+            Standing::KnownKey
+        } else {
+            Standing::Spoke
+        })
+    };
     let r = tokio::select! {
-        r = tokio::time::timeout_at(deadline, link::server_handshake(&mut stream, fb, &mut hs, lookup)) => {
+        r = tokio::time::timeout_at(deadline, link::server_handshake(&mut stream, fb, &mut hs, lookup, progress)) => {
             r.map_err(|_| Cut::Timeout)
         }
-        _ = ticket.cancelled.cancelled() => Err(Cut::Evicted),
+        _ = ticket.cut.cancelled() => Err(Cut::Evicted),
     };
     let served = |f: Option<String>| f.filter(|f| l.feeds.contains_key(f)).unwrap_or_else(|| "-".into());
     match r {
@@ -378,15 +363,39 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, ticket: Ticket, l: Arc<Lis
         let _ = tokio::time::timeout(Duration::from_secs(1), link::send(&mut stream, &out)).await;
         return;
     }
-    // Take over from whoever sent this feed before.
+    // Take over from whoever sent this feed before; without a key, never:
+    // a stranger could otherwise kick the real sender off again and again.
     let me = CancellationToken::new();
-    if let Some(old) = feed.active.lock().expect("active lock").replace(me.clone()) {
-        tracing::info!(%peer, feed = %accepted.feed, sender = %accepted.sender, "a new sender took over the feed; closing the old link");
-        old.cancel();
+    let my_id = feed.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let busy = {
+        let mut active = feed.active.lock().expect("active lock");
+        match active.as_ref() {
+            Some(_) if !accepted.authenticated => true,
+            _ => {
+                if let Some((_, old)) = active.replace((my_id, me.clone())) {
+                    tracing::info!(%peer, feed = %accepted.feed, sender = %accepted.sender, "a new sender took over the feed; closing the old link");
+                    old.cancel();
+                }
+                false
+            }
+        }
+    };
+    if busy {
+        l.metrics.handshake_failed(&accepted.feed, "egress", Reject::FeedBusy.label());
+        warn_limited!(l.limit(), %peer, feed = %accepted.feed, "refused a second unauthenticated sender: without a key a feed is never taken over");
+        let mut s = EgressSession::new(&accepted.keys, accepted.encrypt, now, 0, &[]);
+        s.close(Reject::FeedBusy, "this unauthenticated feed has a sender; it is never taken over");
+        let mut out = Vec::new();
+        s.poll_transmit(now, &mut out);
+        let _ = tokio::time::timeout(Duration::from_secs(1), link::send(&mut stream, &out)).await;
+        return;
     }
     let mut emitter = tokio::select! {
         e = feed.emitter.lock() => e,
-        _ = me.cancelled() => return,
+        _ = me.cancelled() => {
+            feed.release(my_id);
+            return;
+        }
     };
     let resume_from = emitter.emitted.begin(accepted.stream_id);
     let mut session = EgressSession::new(
@@ -401,6 +410,7 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, ticket: Ticket, l: Arc<Lis
     feed.stats.connected.inc();
     feed.link.set(LinkState::Up, None);
     let r = receive(stream, &mut session, &feed, &mut emitter, &me, &l.shutdown).await;
+    feed.release(my_id);
     feed.stats.connected.dec();
     if feed.stats.connected.get() == 0 {
         let why = r.as_ref().err().map_or_else(
@@ -521,7 +531,9 @@ impl Emitter {
             if i > 0 && dst == main {
                 continue;
             }
-            if !feed.cfg.allow.iter().any(|c| c.contains(*dst.ip())) {
+            if !dst.ip().is_multicast() {
+                self.refuse(dst, "not_multicast", feed);
+            } else if !feed.cfg.allow.iter().any(|c| c.contains(*dst.ip())) {
                 self.refuse(dst, "not_allowed", feed);
             } else if len > self.max_payload {
                 self.refuse(dst, "too_big", feed);
@@ -538,6 +550,7 @@ impl Emitter {
         if self.warned.len() < 1024 && self.warned.insert((dst, reason)) {
             let why = match reason {
                 "not_allowed" => "outside every --allow rule",
+                "not_multicast" => "not a multicast group (the egress emits multicast only)",
                 _ => "larger than the interface MTU allows unfragmented",
             };
             tracing::warn!(feed = %feed.cfg.feed, group = %dst, reason, "dropping datagrams: {why} (logged once per group)");
