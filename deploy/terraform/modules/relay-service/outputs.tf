@@ -42,3 +42,28 @@ output "alarm_topic_arn" {
   description = "SNS topic that receives every alarm."
   value       = aws_sns_topic.alarms.arn
 }
+
+output "ticket_topic_arn" {
+  description = "SNS topic of the alarms that do not page (feeds whose policy is ticket)."
+  value       = aws_sns_topic.tickets.arn
+}
+
+output "task_subnet_ids" {
+  description = "Subnets the relay tasks (the multicast senders) run in: must equal the multicast domain's relay associations."
+  value       = sort(tolist(aws_ecs_service.relay.network_configuration[0].subnets))
+}
+
+output "worst_failover_seconds" {
+  description = "Longest a feed can be without an egress when the task carrying it dies (failover.tf, docs/DEPLOY.md Replay window)."
+  value       = local.worst_failover_seconds
+}
+
+output "required_ingress_window" {
+  description = "Feed => the smallest replay window (bytes, secs) the datacenter ingress needs to cover that failover at the feed's peak rate."
+  value       = local.required_window
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the feeds."
+  value       = aws_cloudwatch_dashboard.relay.dashboard_name
+}
