@@ -32,3 +32,13 @@ output "peering_attachment_id" {
   description = "Peering attachment to the other region, or null."
   value       = local.with_peer ? aws_ec2_transit_gateway_peering_attachment.peer[0].id : null
 }
+
+output "dx_association" {
+  description = "The Direct Connect gateway association: the gateway it attaches and the prefixes it advertises, or null."
+  value       = local.with_dx ? { gateway_id = aws_dx_gateway_association.dc[0].associated_gateway_id, allowed_prefixes = sort(tolist(aws_dx_gateway_association.dc[0].allowed_prefixes)) } : null
+}
+
+output "peering" {
+  description = "The peering attachment's two gateways, or null."
+  value       = local.with_peer ? { transit_gateway_id = aws_ec2_transit_gateway_peering_attachment.peer[0].transit_gateway_id, peer_transit_gateway_id = aws_ec2_transit_gateway_peering_attachment.peer[0].peer_transit_gateway_id } : null
+}

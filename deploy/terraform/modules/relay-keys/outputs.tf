@@ -22,3 +22,8 @@ output "key_reader_role_arn" {
   description = "Role the ingress hosts assume to read the keys, or null."
   value       = local.with_roles_anywhere ? aws_iam_role.key_reader[0].arn : null
 }
+
+output "kms_key_id" {
+  description = "KMS key of the secrets in this region (null: aws/secretsmanager)."
+  value       = var.kms_key_arn
+}

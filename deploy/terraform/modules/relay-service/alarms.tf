@@ -102,7 +102,7 @@ resource "aws_cloudwatch_metric_alarm" "no_healthy_targets" {
 # not associated with the domain): this fires then. All feeds share the
 # attachment, so it pages.
 resource "aws_cloudwatch_metric_alarm" "tgw_packets_in" {
-  count               = var.multicast_attachment_id == null ? 0 : 1
+  count               = var.watch_multicast_attachment ? 1 : 0
   alarm_name          = "${var.name}-tgw-no-packets-from-relays"
   alarm_description   = "The multicast Transit Gateway received no packets from the relay VPC attachment for ${var.alarm_policies["prod"].silence_minutes} minutes. See docs/DEPLOY.md, Alarms."
   namespace           = "AWS/TransitGateway"

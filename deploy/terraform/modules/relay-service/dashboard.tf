@@ -41,7 +41,7 @@ locals {
       },
     ]
   ])
-  tgw_row = var.multicast_attachment_id == null ? [] : [{
+  tgw_row = var.watch_multicast_attachment ? [{
     type = "metric", x = 0, y = length(var.feeds) * 6, width = 24, height = 6
     properties = {
       title  = "Multicast Transit Gateway: relay attachment"
@@ -52,7 +52,7 @@ locals {
         ["AWS/TransitGateway", "PacketDropCountNoRoute", "TransitGatewayAttachment", var.multicast_attachment_id],
       ]
     }
-  }]
+  }] : []
 }
 
 resource "aws_cloudwatch_dashboard" "relay" {

@@ -67,3 +67,36 @@ output "dashboard_name" {
   description = "CloudWatch dashboard of the feeds."
   value       = aws_cloudwatch_dashboard.relay.dashboard_name
 }
+
+output "egress_command" {
+  description = "The egress command line of the task."
+  value       = local.command
+}
+
+output "container_secrets" {
+  description = "Environment variable => secret ARN the task is given (one per feed)."
+  value       = { for x in local.secrets : x.name => x.valueFrom }
+}
+
+output "scaling" {
+  description = "Task count and the Auto Scaling group's bounds."
+  value       = { task_count = aws_ecs_service.relay.desired_count, min = aws_autoscaling_group.ecs.min_size, max = aws_autoscaling_group.ecs.max_size }
+}
+
+output "silence_alarm_names" {
+  description = "The no-packets alarms."
+  value       = sort([for a in aws_cloudwatch_metric_alarm.traffic : a.alarm_name])
+}
+
+output "gateway_alarm_dimensions" {
+  description = "Dimensions of the alarm on the multicast gateway's PacketsIn, or null."
+  value       = var.watch_multicast_attachment ? aws_cloudwatch_metric_alarm.tgw_packets_in[0].dimensions : null
+}
+
+output "settings" {
+  description = "Settings the env roots pass through (for their tests): NLB deletion protection, KMS keys the execution role may use."
+  value = {
+    deletion_protection = aws_lb.relay.enable_deletion_protection
+    secrets_kms_keys    = var.secrets_kms_key_arns
+  }
+}

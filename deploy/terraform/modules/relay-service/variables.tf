@@ -372,10 +372,21 @@ variable "ticket_emails" {
   default     = []
 }
 
+variable "watch_multicast_attachment" {
+  description = "Alarm and graph the multicast Transit Gateway's own counters for multicast_attachment_id (a separate flag because that id is only known after the first apply)."
+  type        = bool
+  default     = false
+}
+
 variable "multicast_attachment_id" {
-  description = "The relay VPC's attachment to the multicast Transit Gateway (multicast-domain relay_vpc_attachment_id): the alarm and dashboard on what the gateway received from the relays. Null for none."
+  description = "The relay VPC's attachment to the multicast Transit Gateway (multicast-domain relay_vpc_attachment_id), watched when watch_multicast_attachment is true."
   type        = string
   default     = null
+
+  validation {
+    condition     = !var.watch_multicast_attachment || var.multicast_attachment_id != null
+    error_message = "watch_multicast_attachment needs multicast_attachment_id."
+  }
 }
 
 variable "ecr_pull_account_ids" {

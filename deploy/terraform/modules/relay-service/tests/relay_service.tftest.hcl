@@ -398,7 +398,8 @@ run "alarms_per_feed_with_their_own_policy" {
   command = plan
 
   variables {
-    multicast_attachment_id = "tgw-attach-0relay000000000000"
+    watch_multicast_attachment = true
+    multicast_attachment_id    = "tgw-attach-0relay000000000000"
   }
 
   assert {
