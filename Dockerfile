@@ -4,7 +4,11 @@
 # distroless (glibc, no shell, no package manager) as the non-root user 65532.
 # Build for the ECS hosts (see docs/DEPLOY.md):
 #   docker buildx build --platform linux/amd64 \
-#     --build-arg MCAST_RELAY_GIT_REV="$(git rev-parse --short=12 HEAD)" -t mcast-relay .
+#     --build-arg MCAST_RELAY_GIT_REV="$(git rev-parse --short=12 HEAD)" \
+#     --build-arg MCAST_RELAY_VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)" \
+#     -t mcast-relay .
+# The binary in it needs glibc 2.34 or later (deploy/check-image checks it):
+# customers can copy it out for Amazon Linux 2023 receivers (docs/DEPLOY.md).
 
 FROM rust:1-bookworm AS build
 # .git is not sent to the builder; build.rs puts this revision into --version.
@@ -18,14 +22,23 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && install -D -m 0755 target/release/mcast-relay /out/mcast-relay
 
 FROM gcr.io/distroless/cc-debian12:nonroot
+ARG MCAST_RELAY_GIT_REV=unknown
+ARG MCAST_RELAY_VERSION=unknown
+# The public repository's URL (there is none in Cargo.toml yet).
+ARG MCAST_RELAY_SOURCE=""
 LABEL org.opencontainers.image.title="mcast-relay" \
-      org.opencontainers.image.description="UDP multicast over TCP, re-emitted as multicast"
+      org.opencontainers.image.description="UDP multicast over TCP, re-emitted as multicast" \
+      org.opencontainers.image.source="${MCAST_RELAY_SOURCE}" \
+      org.opencontainers.image.licenses="MIT OR Apache-2.0" \
+      org.opencontainers.image.version="${MCAST_RELAY_VERSION}" \
+      org.opencontainers.image.revision="${MCAST_RELAY_GIT_REV}" \
+      org.opencontainers.image.base.name="gcr.io/distroless/cc-debian12:nonroot"
 COPY --from=build /out/mcast-relay /usr/local/bin/mcast-relay
 USER 65532:65532
 # 6666 dev feed, 6667 prod feed, 9180 health/metrics/status.
 EXPOSE 6666 6667 9180
 # No curl in this image: the binary probes its own /healthz.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 \
-  CMD ["/usr/local/bin/mcast-relay", "health-probe"]
+  CMD ["/usr/local/bin/mcast-relay", "health-probe", "--url", "http://127.0.0.1:9180/healthz"]
 ENTRYPOINT ["/usr/local/bin/mcast-relay"]
 CMD ["--help"]

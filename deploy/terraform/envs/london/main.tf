@@ -1,11 +1,27 @@
+# London: the feeds' keys (replicated to Tokyo), the multicast gateway shared
+# with customers, the infra gateway on Direct Connect (never shared), and the
+# relays. Tokyo is applied after this (envs/tokyo).
+
+module "keys" {
+  source = "../../modules/relay-keys"
+
+  name                = var.name
+  feeds               = keys(var.feeds)
+  kms_key_arn         = var.secrets_kms_key_arn
+  replica_regions     = { (var.tokyo_region) = var.tokyo_secrets_kms_key_arn }
+  datacenter_ca_pem   = var.datacenter_ca_pem
+  datacenter_host_cns = var.datacenter_host_cns
+}
+
 module "domain" {
   source = "../../modules/multicast-domain"
 
-  name                 = var.name
-  vpc_id               = var.vpc_id
-  subnet_ids           = var.subnet_ids
-  customer_account_ids = var.customer_account_ids
-  amazon_side_asn      = 64512
+  name            = var.name
+  vpc_id          = var.vpc_id
+  relay_vpc_cidr  = var.vpc_cidr
+  subnet_ids      = var.subnet_ids
+  customers       = var.customers
+  amazon_side_asn = var.multicast_gateway_asn
 }
 
 module "dc" {
@@ -17,27 +33,48 @@ module "dc" {
     aws.peer = aws
   }
 
-  name                    = var.name
-  transit_gateway_id      = module.domain.transit_gateway_id
-  relay_vpc_attachment_id = module.domain.relay_vpc_attachment_id
-  relay_vpc_cidr          = var.vpc_cidr
-  vpc_route_table_ids     = var.vpc_route_table_ids
-  datacenter_cidrs        = var.datacenter_cidrs
-  dx_gateway_id           = var.dx_gateway_id
-  dx_allowed_prefixes     = [var.vpc_cidr, var.tokyo_vpc_cidr]
+  name                = var.name
+  vpc_id              = var.vpc_id
+  subnet_ids          = var.subnet_ids
+  amazon_side_asn     = var.infra_gateway_asn
+  relay_vpc_cidr      = var.vpc_cidr
+  vpc_route_table_ids = var.vpc_route_table_ids
+  datacenter_cidrs    = var.datacenter_cidrs
+  dx_gateway_id       = var.dx_gateway_id
+  dx_gateway_asn      = var.dx_gateway_asn
+  dx_allowed_prefixes = [var.vpc_cidr, var.tokyo_vpc_cidr]
 }
 
 module "relay" {
   source = "../../modules/relay-service"
 
-  name             = var.name
-  vpc_id           = var.vpc_id
-  vpc_cidr         = var.vpc_cidr
-  subnet_ids       = var.subnet_ids
-  datacenter_cidrs = var.datacenter_cidrs
-  image_tag        = var.image_tag
-  key_secret_arns  = var.key_secret_arns
-  instance_type    = var.instance_type
-  allowed_groups   = var.allowed_groups
-  alarm_emails     = var.alarm_emails
+  name                             = var.name
+  vpc_id                           = var.vpc_id
+  vpc_cidr                         = var.vpc_cidr
+  subnet_ids                       = var.subnet_ids
+  datacenter_cidrs                 = var.datacenter_cidrs
+  feeds                            = var.feeds
+  image_tag                        = var.image_tag
+  key_secret_arns                  = module.keys.secret_arns
+  secrets_kms_key_arns             = compact([var.secrets_kms_key_arn])
+  instance_type                    = var.instance_type
+  ami_id                           = var.ami_id
+  instance_min_size                = var.instance_min_size
+  instance_max_size                = var.instance_max_size
+  task_count                       = var.task_count
+  allowed_groups                   = var.allowed_groups
+  group_map                        = var.group_map
+  group_fanout                     = var.group_fanout
+  health_check_interval            = var.health_check_interval
+  health_check_unhealthy_threshold = var.health_check_unhealthy_threshold
+  feed_peak_rates                  = var.feed_peak_rates
+  ingress_windows                  = var.ingress_windows
+  alarm_feeds                      = var.alarm_feeds
+  alarm_policies                   = var.alarm_policies
+  alarm_emails                     = var.alarm_emails
+  ticket_emails                    = var.ticket_emails
+  watch_multicast_attachment       = true
+  multicast_attachment_id          = module.domain.relay_vpc_attachment_id
+  ecr_pull_account_ids             = sort(distinct([for c in values(var.customers) : c.account_id]))
+  deletion_protection              = var.deletion_protection
 }

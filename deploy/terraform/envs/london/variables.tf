@@ -4,6 +4,12 @@ variable "region" {
   default     = "eu-west-2"
 }
 
+variable "tokyo_region" {
+  description = "Region the feed keys are replicated to (Tokyo's relays read the replicas)."
+  type        = string
+  default     = "ap-northeast-1"
+}
+
 variable "name" {
   description = "Name prefix of every resource."
   type        = string
@@ -16,28 +22,55 @@ variable "vpc_id" {
 }
 
 variable "vpc_cidr" {
-  description = "CIDR of the London relay VPC."
+  description = "CIDR of the London relay VPC: the multicast's source range (customers' VPCs may not overlap it)."
   type        = string
 }
 
 variable "subnet_ids" {
-  description = "Private subnets of the relay VPC, one per availability zone."
+  description = "Private subnets of the relay VPC, one per availability zone: the NLB, the tasks, and both gateways' attachments (the multicast domain associates exactly these)."
   type        = list(string)
 }
 
 variable "vpc_route_table_ids" {
-  description = "Route tables of those subnets (they get routes to the datacenter through the gateway)."
+  description = "Route tables of those subnets (they get routes to the datacenter through the infra gateway)."
   type        = list(string)
 }
 
 variable "datacenter_cidrs" {
-  description = "Source ranges of the datacenter ingress relays (LD4)."
+  description = "Source ranges of the datacenter ingress hosts (LD4), the primary and any secondary: the only sources the feed ports accept."
   type        = list(string)
 }
 
 variable "dx_gateway_id" {
-  description = "Direct Connect gateway that reaches the datacenter."
+  description = "Direct Connect gateway that reaches the datacenter, with a transit virtual interface (docs/DEPLOY.md, Before the first apply)."
   type        = string
+}
+
+variable "dx_gateway_asn" {
+  description = "Amazon-side ASN of that Direct Connect gateway."
+  type        = number
+}
+
+variable "infra_gateway_asn" {
+  description = "Private ASN of London's infra Transit Gateway (Direct Connect and peering). Must differ from the Direct Connect gateway's and from Tokyo's infra gateway."
+  type        = number
+  default     = 64601
+
+  validation {
+    condition     = var.infra_gateway_asn != var.dx_gateway_asn && var.infra_gateway_asn != var.multicast_gateway_asn
+    error_message = "infra_gateway_asn must differ from dx_gateway_asn (the Direct Connect association fails otherwise) and from multicast_gateway_asn."
+  }
+}
+
+variable "multicast_gateway_asn" {
+  description = "Private ASN of London's multicast Transit Gateway (no BGP, but kept distinct)."
+  type        = number
+  default     = 64602
+
+  validation {
+    condition     = var.multicast_gateway_asn != var.dx_gateway_asn
+    error_message = "multicast_gateway_asn must differ from dx_gateway_asn."
+  }
 }
 
 variable "tokyo_vpc_cidr" {
@@ -45,15 +78,44 @@ variable "tokyo_vpc_cidr" {
   type        = string
 }
 
+variable "feeds" {
+  description = "Feed name => NLB and container port: dev on 6666, prod on 6667."
+  type        = map(number)
+  default     = { dev = 6666, prod = 6667 }
+}
+
 variable "image_tag" {
-  description = "Image tag in the London ECR repository to run (see docs/DEPLOY.md, Build and push)."
+  description = "Image tag in the London ECR repository: <version>-<12-digit git revision>, as pushed (docs/DEPLOY.md, Build and push)."
   type        = string
 }
 
-variable "key_secret_arns" {
-  description = "Feed name => Secrets Manager ARN of that feed's key (MCAST_RELAY_KEY_<FEED>)."
-  type        = map(string)
-  default     = {}
+variable "ami_id" {
+  description = "Pinned ECS-optimized Amazon Linux 2023 x86_64 AMI of London's container instances (docs/DEPLOY.md, step 2); changing it rolls the instances."
+  type        = string
+}
+
+variable "secrets_kms_key_arn" {
+  description = "Customer-managed KMS key (London) for the feed key secrets; null uses aws/secretsmanager."
+  type        = string
+  default     = null
+}
+
+variable "tokyo_secrets_kms_key_arn" {
+  description = "Customer-managed KMS key (Tokyo) for the secrets' replicas; null uses aws/secretsmanager. Tokyo's secrets_kms_key_arn is the same key."
+  type        = string
+  default     = null
+}
+
+variable "datacenter_ca_pem" {
+  description = "PEM of the CA that issues the datacenter ingress hosts' certificates (IAM Roles Anywhere trust anchor for the key sync). Null: no Roles Anywhere."
+  type        = string
+  default     = null
+}
+
+variable "datacenter_host_cns" {
+  description = "Certificate subject CNs of the ingress hosts allowed to read the keys."
+  type        = list(string)
+  default     = []
 }
 
 variable "instance_type" {
@@ -62,20 +124,120 @@ variable "instance_type" {
   default     = "c6in.large"
 }
 
-variable "customer_account_ids" {
-  description = "Accounts allowed to receive London's multicast (one RAM principal association each)."
-  type        = set(string)
-  default     = []
+variable "instance_min_size" {
+  description = "Minimum container instances."
+  type        = number
+  default     = 2
+}
+
+variable "instance_max_size" {
+  description = "Maximum container instances (rolling deploys and instance refreshes start new ones first)."
+  type        = number
+  default     = 4
+}
+
+variable "task_count" {
+  description = "Relay tasks (one carries each feed, the others stand by)."
+  type        = number
+  default     = 2
+}
+
+variable "customers" {
+  description = "Customers allowed to receive London's multicast: name => { account_id, receivers, attachments = { tgw-attach-... = [their VPC CIDRs] } } (module multicast-domain)."
+  type = map(object({
+    account_id  = string
+    receivers   = optional(number, 1)
+    attachments = optional(map(list(string)), {})
+  }))
+  default = {}
 }
 
 variable "allowed_groups" {
-  description = "Multicast group CIDRs the egress may emit to."
+  description = "Multicast group CIDRs the egress may emit to (--allow)."
   type        = list(string)
   default     = ["239.111.111.0/24"]
 }
 
-variable "alarm_emails" {
-  description = "E-mail addresses for the alarm topic."
+variable "group_map" {
+  description = "Egress --map FROM=TO rules (rewrite a group to another)."
   type        = list(string)
   default     = []
+}
+
+variable "group_fanout" {
+  description = "Egress --fanout FROM=TO rules (an extra copy of a group, e.g. for customers past 100 members)."
+  type        = list(string)
+  default     = []
+}
+
+variable "health_check_interval" {
+  description = "NLB health check interval, 5 or 10 s."
+  type        = number
+  default     = 10
+}
+
+variable "health_check_unhealthy_threshold" {
+  description = "NLB failed checks before a task is unhealthy, 2 or 3."
+  type        = number
+  default     = 2
+}
+
+variable "feed_peak_rates" {
+  description = "Feed => { datagrams_per_second, mean_datagram_bytes } at peak: sizes the ingress window check."
+  type = map(object({
+    datagrams_per_second = number
+    mean_datagram_bytes  = number
+  }))
+  default = {
+    prod = { datagrams_per_second = 50000, mean_datagram_bytes = 160 }
+    dev  = { datagrams_per_second = 5000, mean_datagram_bytes = 160 }
+  }
+}
+
+variable "ingress_windows" {
+  description = "Feed => { bytes, secs }: the window the datacenter ingress runs with, when not the relay's default."
+  type = map(object({
+    bytes = number
+    secs  = number
+  }))
+  default = {}
+}
+
+variable "alarm_feeds" {
+  description = "Feeds whose silence alarms (null: all)."
+  type        = list(string)
+  default     = null
+}
+
+variable "alarm_policies" {
+  description = "Feed => alarm policy (module relay-service alarm_policies); prod pages, dev opens tickets."
+  type = map(object({
+    notify           = string
+    silence_minutes  = number
+    gaps_per_minute  = number
+    drops_per_minute = number
+    gap_minutes      = optional(number, 2)
+  }))
+  default = {
+    prod = { notify = "page", silence_minutes = 3, gaps_per_minute = 0, drops_per_minute = 0 }
+    dev  = { notify = "ticket", silence_minutes = 60, gaps_per_minute = 100, drops_per_minute = 100, gap_minutes = 10 }
+  }
+}
+
+variable "alarm_emails" {
+  description = "E-mail addresses for the paging alarm topic."
+  type        = list(string)
+  default     = []
+}
+
+variable "ticket_emails" {
+  description = "E-mail addresses for the non-paging alarm topic."
+  type        = list(string)
+  default     = []
+}
+
+variable "deletion_protection" {
+  description = "NLB deletion protection."
+  type        = bool
+  default     = true
 }

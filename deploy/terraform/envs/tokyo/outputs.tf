@@ -1,5 +1,5 @@
 output "nlb_dns_name" {
-  description = "Tokyo NLB: the datacenter ingress's --dest host (ports 6666 dev, 6667 prod)."
+  description = "Tokyo NLB: the datacenter ingress's dests host (ports 6666 dev, 6667 prod)."
   value       = module.relay.nlb_dns_name
 }
 
@@ -8,9 +8,9 @@ output "ecr_repository_url" {
   value       = module.relay.ecr_repository_url
 }
 
-output "transit_gateway_id" {
-  description = "Tokyo multicast Transit Gateway: customers' transit_gateway_id."
-  value       = module.domain.transit_gateway_id
+output "infra_transit_gateway_id" {
+  description = "Tokyo's infra gateway (peered with London's; never shared)."
+  value       = module.dc.transit_gateway_id
 }
 
 output "infra_route_table_id" {
@@ -19,8 +19,13 @@ output "infra_route_table_id" {
 }
 
 output "peering_attachment_id" {
-  description = "Tokyo-London Transit Gateway peering attachment."
+  description = "Tokyo-London peering attachment (between the infra gateways)."
   value       = module.dc.peering_attachment_id
+}
+
+output "multicast_transit_gateway_id" {
+  description = "Tokyo multicast gateway: customers' transit_gateway_id."
+  value       = module.domain.transit_gateway_id
 }
 
 output "multicast_domain_id" {
@@ -33,7 +38,22 @@ output "resource_share_arn" {
   value       = module.domain.resource_share_arn
 }
 
+output "required_ingress_window" {
+  description = "Feed => the smallest window the datacenter ingress may run with."
+  value       = module.relay.required_ingress_window
+}
+
 output "alarm_topic_arn" {
-  description = "SNS topic of the alarms."
+  description = "SNS topic of the paging alarms."
   value       = module.relay.alarm_topic_arn
+}
+
+output "ticket_topic_arn" {
+  description = "SNS topic of the non-paging alarms."
+  value       = module.relay.ticket_topic_arn
+}
+
+output "relay_source_cidrs" {
+  description = "Customers' relay_source_cidrs."
+  value       = [var.vpc_cidr]
 }

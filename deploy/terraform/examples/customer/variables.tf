@@ -9,8 +9,20 @@ variable "resource_share_arn" {
   type        = string
 }
 
+variable "accept_share" {
+  description = "Accept the RAM invitation. false when your account and the operator's are in one AWS Organization with RAM sharing on (nothing to accept then)."
+  type        = bool
+  default     = true
+}
+
+variable "attachment_accepted" {
+  description = "false for the first apply (it creates the VPC attachment the operator must accept); true once the operator says it is accepted."
+  type        = bool
+  default     = false
+}
+
 variable "transit_gateway_id" {
-  description = "Shared multicast Transit Gateway ID sent by the relay operator."
+  description = "Shared multicast Transit Gateway ID sent by the relay operator (their multicast_transit_gateway_id)."
   type        = string
 }
 
@@ -34,6 +46,12 @@ variable "subnet_ids" {
   type        = list(string)
 }
 
+variable "feed_groups" {
+  description = "Multicast group CIDRs of the feed, sent by the operator (Deribit in AWS: 239.111.111.0/24)."
+  type        = list(string)
+  default     = ["239.111.111.0/24"]
+}
+
 variable "feed_ports" {
   description = "UDP ports of the feed: 6100/6101 production, 6200/6201 test."
   type        = list(number)
@@ -44,4 +62,10 @@ variable "instance_type" {
   description = "Nitro instance type for receivers."
   type        = string
   default     = "c6in.large"
+}
+
+variable "ami_id" {
+  description = "AMI for receivers; null uses the latest Amazon Linux 2023 x86_64 (glibc 2.34, which the mcast-relay binary supports)."
+  type        = string
+  default     = null
 }

@@ -1,5 +1,20 @@
+data "aws_vpc" "receiver" {
+  id = var.vpc_id
+}
+
 locals {
   tags = merge({ "app" = "mcast-receiver" }, var.tags)
+
+  vpc_cidrs = [for a in data.aws_vpc.receiver.cidr_block_associations : a.cidr_block]
+
+  # [first, last] address numbers, to refuse a VPC that overlaps the relay's.
+  first = { for c in concat(local.vpc_cidrs, var.relay_source_cidrs) : c => sum([for i, o in split(".", cidrhost(c, 0)) : tonumber(o) * pow(256, 3 - i)]) }
+  last  = { for c in concat(local.vpc_cidrs, var.relay_source_cidrs) : c => local.first[c] + pow(2, 32 - tonumber(split("/", c)[1])) - 1 }
+  overlaps = flatten([
+    for v in local.vpc_cidrs : [
+      for r in var.relay_source_cidrs : "${v} overlaps ${r}" if local.first[v] <= local.last[r] && local.first[r] <= local.last[v]
+    ]
+  ])
 
   udp_sources = {
     for pair in setproduct(var.relay_source_cidrs, var.feed_ports) :
@@ -12,6 +27,8 @@ resource "aws_ram_resource_share_accepter" "mcast" {
   share_arn = var.resource_share_arn
 }
 
+# The relay operator accepts this attachment by hand (it waits in
+# pendingAcceptance until then): send them vpc_attachment_id and vpc_cidrs.
 resource "aws_ec2_transit_gateway_vpc_attachment" "receiver" {
   transit_gateway_id = var.transit_gateway_id
   vpc_id             = var.vpc_id
@@ -20,11 +37,23 @@ resource "aws_ec2_transit_gateway_vpc_attachment" "receiver" {
 
   # The gateway is visible only once the share is accepted.
   depends_on = [aws_ram_resource_share_accepter.mcast]
+
+  lifecycle {
+    # If this VPC overlapped the relay's source range, its own instances
+    # could send into the feed groups with addresses that pass every
+    # customer's "feed UDP from the relay" rule; the operator refuses such a
+    # VPC, and so does this module.
+    precondition {
+      condition     = length(local.overlaps) == 0
+      error_message = "This VPC's CIDRs overlap the relay's source range (${join("; ", local.overlaps)}): use a VPC whose addresses do not overlap relay_source_cidrs."
+    }
+  }
 }
 
-# Auto-accepted by the owner's domain (auto_accept_shared_associations).
+# Only once the operator has accepted the attachment (attachment_accepted);
+# then auto-accepted by the owner's domain (auto_accept_shared_associations).
 resource "aws_ec2_transit_gateway_multicast_domain_association" "receiver" {
-  for_each                            = toset(var.subnet_ids)
+  for_each                            = var.attachment_accepted ? toset(var.subnet_ids) : toset([])
   transit_gateway_attachment_id       = aws_ec2_transit_gateway_vpc_attachment.receiver.id
   transit_gateway_multicast_domain_id = var.multicast_domain_id
   subnet_id                           = each.value
@@ -40,6 +69,12 @@ resource "aws_security_group" "receiver" {
     create_before_destroy = true
   }
 }
+
+# The source rules are what keeps another customer's datagrams out: the
+# multicast domain lets any associated ENI send to a group (IGMPv2, no static
+# sources), so a receiver accepts the feed's UDP from the relay's range only.
+# No other ingress rule of this group (or of extra_security_group_ids) should
+# admit UDP to the feed ports from anywhere else.
 
 # The Transit Gateway sends IGMPv2 general queries from 0.0.0.0.
 resource "aws_vpc_security_group_ingress_rule" "igmp_query" {

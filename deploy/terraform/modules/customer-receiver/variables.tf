@@ -48,6 +48,18 @@ variable "relay_source_cidrs" {
     condition     = length(var.relay_source_cidrs) > 0 && alltrue([for c in var.relay_source_cidrs : can(cidrhost(c, 0))])
     error_message = "relay_source_cidrs must be a non-empty list of IPv4 CIDRs."
   }
+  validation {
+    # A VPC is /16 to /28: anything wider is not the relay's range, and would
+    # let other customers' datagrams through.
+    condition     = alltrue([for c in var.relay_source_cidrs : can(cidrhost(c, 0)) && tonumber(split("/", c)[1]) >= 16 && tonumber(split("/", c)[1]) <= 28])
+    error_message = "relay_source_cidrs must be the relay VPC's CIDRs (/16 to /28), never a wider range such as 0.0.0.0/0 or 10.0.0.0/8."
+  }
+}
+
+variable "attachment_accepted" {
+  description = "Set true once the relay operator has accepted vpc_attachment_id (they send word); the subnets are then associated with the multicast domain. The first apply, with false, creates the attachment for them to accept."
+  type        = bool
+  default     = false
 }
 
 variable "feed_groups" {

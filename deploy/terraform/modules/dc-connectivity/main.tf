@@ -4,21 +4,56 @@ locals {
   with_peer = var.peer != null
 }
 
-# The gateway's default route table is off (see multicast-domain), so unicast
-# runs only through this table: relay VPC, Direct Connect and peering. Customer
-# attachments are never associated with it.
+# The infra gateway: unicast only, between the datacenter (Direct Connect),
+# the other region (peering) and the relay VPC's NLB. It is never shared: the
+# customers' gateway is multicast-domain's, which has no path to any of this.
+resource "aws_ec2_transit_gateway" "infra" {
+  description                     = "${var.name} infra (Direct Connect, peering; never shared)"
+  amazon_side_asn                 = var.amazon_side_asn
+  multicast_support               = "disable"
+  auto_accept_shared_attachments  = "disable"
+  default_route_table_association = "disable"
+  default_route_table_propagation = "disable"
+  dns_support                     = "enable"
+  tags                            = merge(local.tags, { Name = "${var.name}-infra" })
+
+  lifecycle {
+    precondition {
+      condition     = !local.with_dx || var.amazon_side_asn != var.dx_gateway_asn
+      error_message = "amazon_side_asn ${var.amazon_side_asn} equals the Direct Connect gateway's ASN: the association would fail. Give them different private ASNs."
+    }
+    precondition {
+      condition     = !local.with_peer || try(var.peer.amazon_side_asn != var.amazon_side_asn, false)
+      error_message = "The peer gateway's ASN must differ from this one's (peer.amazon_side_asn)."
+    }
+  }
+}
+
+# The relay VPC reaches the datacenter through this gateway (the NLB's replies);
+# the same subnets as the multicast attachment.
+resource "aws_ec2_transit_gateway_vpc_attachment" "relay" {
+  transit_gateway_id                              = aws_ec2_transit_gateway.infra.id
+  vpc_id                                          = var.vpc_id
+  subnet_ids                                      = var.subnet_ids
+  transit_gateway_default_route_table_association = false
+  transit_gateway_default_route_table_propagation = false
+  tags                                            = merge(local.tags, { Name = "${var.name}-relay-vpc-infra" })
+}
+
+# Default route tables are off, so unicast runs only through this table: relay
+# VPC, Direct Connect and peering.
 resource "aws_ec2_transit_gateway_route_table" "infra" {
-  transit_gateway_id = var.transit_gateway_id
+  transit_gateway_id = aws_ec2_transit_gateway.infra.id
   tags               = merge(local.tags, { Name = "${var.name}-infra" })
 }
 
 resource "aws_ec2_transit_gateway_route_table_association" "relay_vpc" {
-  transit_gateway_attachment_id  = var.relay_vpc_attachment_id
+  transit_gateway_attachment_id  = aws_ec2_transit_gateway_vpc_attachment.relay.id
   transit_gateway_route_table_id = aws_ec2_transit_gateway_route_table.infra.id
 }
 
 resource "aws_ec2_transit_gateway_route_table_propagation" "relay_vpc" {
-  transit_gateway_attachment_id  = var.relay_vpc_attachment_id
+  transit_gateway_attachment_id  = aws_ec2_transit_gateway_vpc_attachment.relay.id
   transit_gateway_route_table_id = aws_ec2_transit_gateway_route_table.infra.id
 }
 
@@ -30,7 +65,9 @@ resource "aws_route" "vpc_to_datacenter" {
   }
   route_table_id         = each.value.route_table_id
   destination_cidr_block = each.value.cidr
-  transit_gateway_id     = var.transit_gateway_id
+  transit_gateway_id     = aws_ec2_transit_gateway.infra.id
+
+  depends_on = [aws_ec2_transit_gateway_vpc_attachment.relay]
 }
 
 # --- Direct Connect ---------------------------------------------------------
@@ -38,14 +75,14 @@ resource "aws_route" "vpc_to_datacenter" {
 resource "aws_dx_gateway_association" "dc" {
   count                 = local.with_dx ? 1 : 0
   dx_gateway_id         = var.dx_gateway_id
-  associated_gateway_id = var.transit_gateway_id
+  associated_gateway_id = aws_ec2_transit_gateway.infra.id
   allowed_prefixes      = length(var.dx_allowed_prefixes) > 0 ? var.dx_allowed_prefixes : [var.relay_vpc_cidr]
 }
 
 # The association resource does not export the attachment it creates.
 data "aws_ec2_transit_gateway_dx_gateway_attachment" "dc" {
   count              = local.with_dx ? 1 : 0
-  transit_gateway_id = var.transit_gateway_id
+  transit_gateway_id = aws_ec2_transit_gateway.infra.id
   dx_gateway_id      = var.dx_gateway_id
   depends_on         = [aws_dx_gateway_association.dc]
 }
@@ -67,7 +104,7 @@ resource "aws_ec2_transit_gateway_route_table_propagation" "dx" {
 
 resource "aws_ec2_transit_gateway_peering_attachment" "peer" {
   count                   = local.with_peer ? 1 : 0
-  transit_gateway_id      = var.transit_gateway_id
+  transit_gateway_id      = aws_ec2_transit_gateway.infra.id
   peer_transit_gateway_id = var.peer.transit_gateway_id
   peer_region             = var.peer.region
   peer_account_id         = var.peer.account_id

@@ -4,14 +4,44 @@ variable "name" {
   default     = "mcast-relay"
 }
 
-variable "transit_gateway_id" {
-  description = "This region's multicast Transit Gateway (output of multicast-domain). It also carries the unicast TCP from the datacenter."
+variable "vpc_id" {
+  description = "ID of the relay VPC, attached to this region's infra gateway (unicast to and from the NLB)."
   type        = string
 }
 
-variable "relay_vpc_attachment_id" {
-  description = "Attachment of the relay VPC to that gateway (output of multicast-domain)."
-  type        = string
+variable "subnet_ids" {
+  description = "Relay subnets for the infra gateway's VPC attachment: one per availability zone, the subnets of the NLB."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.subnet_ids) >= 1
+    error_message = "Give at least one subnet."
+  }
+}
+
+variable "amazon_side_asn" {
+  description = "Private ASN of this region's infra Transit Gateway. It must differ from the Direct Connect gateway's ASN (or the association fails) and from the peer region's gateway."
+  type        = number
+
+  validation {
+    condition     = (var.amazon_side_asn >= 64512 && var.amazon_side_asn <= 65534) || (var.amazon_side_asn >= 4200000000 && var.amazon_side_asn <= 4294967294)
+    error_message = "amazon_side_asn must be a private ASN: 64512-65534 or 4200000000-4294967294."
+  }
+}
+
+variable "dx_gateway_asn" {
+  description = "Amazon-side ASN of the Direct Connect gateway (aws directconnect describe-direct-connect-gateways). Required with dx_gateway_id; must differ from amazon_side_asn."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.dx_gateway_asn == null ? true : ((var.dx_gateway_asn >= 64512 && var.dx_gateway_asn <= 65534) || (var.dx_gateway_asn >= 4200000000 && var.dx_gateway_asn <= 4294967294))
+    error_message = "dx_gateway_asn must be a private ASN: 64512-65534 or 4200000000-4294967294."
+  }
+  validation {
+    condition     = (var.dx_gateway_id == null) == (var.dx_gateway_asn == null)
+    error_message = "Give dx_gateway_asn exactly when dx_gateway_id is set (the ASNs are checked to differ)."
+  }
 }
 
 variable "relay_vpc_cidr" {
@@ -62,6 +92,7 @@ variable "peer" {
     Transit Gateway peering to another region, requested from this one and accepted there through provider aws.peer. Null for none (London; Tokyo peers with London).
     transit_gateway_id: the peer's gateway. region: its region. account_id: its account (null = this one).
     route_table_id: the peer's route table from its dc-connectivity (route_table_id output).
+    amazon_side_asn: the peer gateway's ASN, which must differ from this one's.
     The datacenter CIDRs are routed through the peering; the peer routes relay_vpc_cidr back.
   EOT
   type = object({
@@ -69,6 +100,7 @@ variable "peer" {
     region             = string
     account_id         = optional(string)
     route_table_id     = string
+    amazon_side_asn    = number
   })
   default = null
 }

@@ -1,8 +1,3 @@
-data "aws_ssm_parameter" "ecs_ami" {
-  count = var.ami_id == null ? 1 : 0
-  name  = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
-}
-
 resource "aws_ecs_cluster" "relay" {
   name = var.name
 
@@ -15,8 +10,9 @@ resource "aws_ecs_cluster" "relay" {
 }
 
 resource "aws_launch_template" "ecs" {
-  name_prefix            = "${var.name}-"
-  image_id               = var.ami_id != null ? var.ami_id : data.aws_ssm_parameter.ecs_ami[0].insecure_value
+  name_prefix = "${var.name}-"
+  # Pinned (var.ami_id): a plan never changes because AWS published an AMI.
+  image_id               = var.ami_id
   instance_type          = var.instance_type
   vpc_security_group_ids = [aws_security_group.instance.id]
   update_default_version = true
@@ -59,6 +55,19 @@ resource "aws_autoscaling_group" "ecs" {
   launch_template {
     id      = aws_launch_template.ecs.id
     version = aws_launch_template.ecs.latest_version
+  }
+
+  # A new launch template version (AMI, instance type, user data) replaces the
+  # running instances: new ones first (max 200 %), never below the current
+  # count; ECS managed draining moves the tasks before an old one goes.
+  instance_refresh {
+    strategy = "Rolling"
+    preferences {
+      min_healthy_percentage = 100
+      max_healthy_percentage = 200
+      instance_warmup        = 120
+      auto_rollback          = true
+    }
   }
 
   tag {

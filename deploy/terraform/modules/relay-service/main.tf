@@ -4,8 +4,22 @@ data "aws_partition" "current" {}
 locals {
   image = var.image != null ? var.image : "${aws_ecr_repository.relay.repository_url}:${var.image_tag}"
 
-  # Destinations the egress may emit to: the allow list plus the right-hand side of every map entry.
-  emit_groups = distinct(concat(var.allowed_groups, [for m in var.group_map : split("=", m)[1]]))
+  # Where the egress sends: the right-hand sides of --map and --fanout (without
+  # a :PORT), which must lie inside the allow list, and the allow list itself.
+  rewrite_targets = distinct([for m in concat(var.group_map, var.group_fanout) : split(":", split("=", m)[1])[0]])
+  emit_groups     = distinct(var.allowed_groups)
+
+  # [first, last] address numbers of a CIDR, for containment tests.
+  ranges = {
+    for c in distinct(concat(var.allowed_groups, local.rewrite_targets)) : c => [
+      sum([for i, o in split(".", cidrhost(strcontains(c, "/") ? c : "${c}/32", 0)) : tonumber(o) * pow(256, 3 - i)]),
+      sum([for i, o in split(".", cidrhost(strcontains(c, "/") ? c : "${c}/32", 0)) : tonumber(o) * pow(256, 3 - i)]) + pow(2, 32 - tonumber(strcontains(c, "/") ? split("/", c)[1] : "32")) - 1,
+    ]
+  }
+  outside_allow = [
+    for t in local.rewrite_targets : t
+    if !anytrue([for g in var.allowed_groups : local.ranges[g][0] <= local.ranges[t][0] && local.ranges[t][1] <= local.ranges[g][1]])
+  ]
 
   alarm_feeds = var.alarm_feeds == null ? keys(var.feeds) : var.alarm_feeds
 
@@ -56,6 +70,21 @@ resource "aws_ecr_lifecycle_policy" "relay" {
   })
 }
 
+# Customers may pull the image to take the mcast-relay binary for their receivers.
+resource "aws_ecr_repository_policy" "customer_pull" {
+  count      = length(var.ecr_pull_account_ids) > 0 ? 1 : 0
+  repository = aws_ecr_repository.relay.name
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "CustomersPull"
+      Effect    = "Allow"
+      Principal = { AWS = [for a in sort(var.ecr_pull_account_ids) : "arn:${data.aws_partition.current.partition}:iam::${a}:root"] }
+      Action    = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+    }]
+  })
+}
+
 resource "aws_cloudwatch_log_group" "relay" {
   name              = "/ecs/${var.name}"
   retention_in_days = var.log_retention_days
@@ -66,12 +95,25 @@ resource "aws_sns_topic" "alarms" {
   # Not encrypted with alias/aws/sns: CloudWatch alarms cannot publish to a
   # topic under the AWS managed key. Alarm payloads hold no secrets.
   name = "${var.name}-alarms"
-  tags = local.tags
+  tags = merge(local.tags, { Notify = "page" })
+}
+
+# Alarms that can wait for working hours (the dev feed's, by default).
+resource "aws_sns_topic" "tickets" {
+  name = "${var.name}-alarms-ticket"
+  tags = merge(local.tags, { Notify = "ticket" })
 }
 
 resource "aws_sns_topic_subscription" "email" {
   for_each  = toset(var.alarm_emails)
   topic_arn = aws_sns_topic.alarms.arn
+  protocol  = "email"
+  endpoint  = each.value
+}
+
+resource "aws_sns_topic_subscription" "ticket_email" {
+  for_each  = toset(var.ticket_emails)
+  topic_arn = aws_sns_topic.tickets.arn
   protocol  = "email"
   endpoint  = each.value
 }
@@ -96,26 +138,23 @@ resource "aws_iam_role_policy_attachment" "execution" {
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
 }
 
-locals {
-  secret_arns = compact(concat(values(var.key_secret_arns), [var.default_key_secret_arn == null ? "" : var.default_key_secret_arn]))
-}
-
+# Only the feeds' key secrets; the task role itself gets none.
 resource "aws_iam_role_policy" "execution_secrets" {
-  count = length(local.secret_arns) > 0 ? 1 : 0
-  name  = "read-relay-keys"
-  role  = aws_iam_role.execution.id
+  name = "read-relay-keys"
+  role = aws_iam_role.execution.id
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = concat(
       [{
         Effect   = "Allow"
         Action   = ["secretsmanager:GetSecretValue"]
-        Resource = local.secret_arns
+        Resource = sort(values(var.key_secret_arns))
       }],
       length(var.secrets_kms_key_arns) == 0 ? [] : [{
-        Effect   = "Allow"
-        Action   = ["kms:Decrypt"]
-        Resource = var.secrets_kms_key_arns
+        Effect    = "Allow"
+        Action    = ["kms:Decrypt"]
+        Resource  = var.secrets_kms_key_arns
+        Condition = { StringEquals = { "kms:ViaService" = "secretsmanager.${data.aws_region.current.name}.amazonaws.com" } }
       }],
     )
   })

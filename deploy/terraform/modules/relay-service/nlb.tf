@@ -16,10 +16,16 @@ resource "aws_lb_target_group" "feed" {
   target_type = "ip" # awsvpc tasks register by ENI address
   vpc_id      = var.vpc_id
 
-  # A draining task's connection is cut after 30 s so the ingress reconnects
-  # (and replays) to a healthy task instead of riding a stopping one.
-  deregistration_delay   = 30
+  # A draining task's connection is cut after the delay so the ingress
+  # reconnects (and replays) to a healthy task instead of riding a stopping one.
+  deregistration_delay   = var.deregistration_delay
   connection_termination = true
+
+  # A target that turns unhealthy loses its connection at once, so the
+  # ingress reconnects to a healthy one instead of streaming into it.
+  target_health_state {
+    enable_unhealthy_connection_termination = true
+  }
 
   # HTTP, not TCP: TCP checks turned targets unhealthy after ~30 minutes in the
   # published design; an HTTP endpoint fixed it.
@@ -29,16 +35,22 @@ resource "aws_lb_target_group" "feed" {
     port                = tostring(var.health_port)
     path                = "/healthz"
     matcher             = "200"
-    interval            = 10
-    timeout             = 6
+    interval            = var.health_check_interval
+    timeout             = var.health_check_timeout
     healthy_threshold   = 2
-    unhealthy_threshold = 2
+    unhealthy_threshold = var.health_check_unhealthy_threshold
   }
 
   tags = merge(local.tags, { Name = "${var.name}-${each.key}", Feed = each.key })
 
   lifecycle {
     create_before_destroy = true
+
+    # The ingress must hold what arrives while this feed fails over (see failover.tf).
+    precondition {
+      condition     = local.window_short[each.key] == ""
+      error_message = "Feed ${each.key}: ${local.window_short[each.key]}"
+    }
   }
 }
 

@@ -7,13 +7,15 @@ locals {
     ["--iface", var.iface],
     flatten([for g in var.allowed_groups : ["--allow", g]]),
     flatten([for m in var.group_map : ["--map", m]]),
+    flatten([for m in var.group_fanout : ["--fanout", m]]),
     ["--ttl", tostring(var.ttl), "--http", "0.0.0.0:${var.health_port}", "--log-format", "json"],
   )
 
-  secrets = concat(
-    var.default_key_secret_arn == null ? [] : [{ name = "MCAST_RELAY_KEY", valueFrom = var.default_key_secret_arn }],
-    [for feed, arn in var.key_secret_arns : { name = "MCAST_RELAY_KEY_${upper(feed)}", valueFrom = arn }],
-  )
+  # Every feed's key (the variable's validation makes it every feed); read by
+  # ECS when a task starts, so a changed key takes a new deployment.
+  secrets = [for feed in sort(keys(var.feeds)) : { name = "MCAST_RELAY_KEY_${upper(feed)}", valueFrom = var.key_secret_arns[feed] }]
+
+  health_url = "http://127.0.0.1:${var.health_port}/healthz"
 
   container = {
     name                   = local.container_name
@@ -22,6 +24,14 @@ locals {
     command                = local.command
     readonlyRootFilesystem = true
     stopTimeout            = 10
+    # The image's non-root user, stated here too so that no image can turn it
+    # into root; joining groups and binding ports above 1024 need no capability.
+    user       = "65532:65532"
+    privileged = false
+    linuxParameters = {
+      capabilities       = { add = [], drop = ["ALL"] }
+      initProcessEnabled = false
+    }
 
     portMappings = concat(
       [for feed, port in var.feeds : { name = feed, containerPort = port, protocol = "tcp" }],
@@ -30,9 +40,10 @@ locals {
 
     secrets = local.secrets
 
-    # The runtime image has no shell or curl: the binary probes itself.
+    # The runtime image has no shell or curl: the binary probes itself, on
+    # the port --http serves (a probe of another port would kill every task).
     healthCheck = {
-      command     = ["CMD", "/usr/local/bin/mcast-relay", "health-probe"]
+      command     = ["CMD", "/usr/local/bin/mcast-relay", "health-probe", "--url", local.health_url]
       interval    = 10
       timeout     = 5
       retries     = 3
@@ -70,6 +81,13 @@ resource "aws_ecs_task_definition" "relay" {
     cpu_architecture        = "X86_64"
   }
 
+  lifecycle {
+    precondition {
+      condition     = length(local.outside_allow) == 0
+      error_message = "group_map / group_fanout send to ${join(", ", local.outside_allow)}, outside allowed_groups: the egress would drop those datagrams. Add the destinations to allowed_groups."
+    }
+  }
+
   tags = local.tags
 }
 
@@ -97,6 +115,8 @@ resource "aws_ecs_service" "relay" {
     weight            = 1
   }
 
+  # The same subnets as the multicast domain's associations (env roots pass
+  # both the same list; their tests compare the two).
   network_configuration {
     subnets          = var.subnet_ids
     security_groups  = [aws_security_group.task.id]

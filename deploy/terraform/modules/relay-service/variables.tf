@@ -59,9 +59,103 @@ variable "feeds" {
 }
 
 variable "health_port" {
-  description = "Port of the relay's HTTP server (/healthz, /readyz, /metrics, /status). NLB health checks use HTTP GET /healthz on it."
+  description = "Port of the relay's HTTP server (/healthz, /readyz, /metrics, /status): the egress's --http, the NLB's HTTP health check and the container health check (health-probe --url) all use it."
   type        = number
   default     = 9180
+
+  validation {
+    condition     = var.health_port > 1024 && var.health_port < 65536 && floor(var.health_port) == var.health_port
+    error_message = "health_port must be 1025-65535 (the task runs without capabilities)."
+  }
+}
+
+variable "health_check_interval" {
+  description = "Seconds between NLB health checks (HTTP GET /healthz). 5 or 10: the failover arithmetic (docs/DEPLOY.md, Replay window) sizes the ingress window for at most 10."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = contains([5, 10], var.health_check_interval)
+    error_message = "health_check_interval must be 5 or 10 seconds (longer makes a failover outlast the replay window)."
+  }
+}
+
+variable "health_check_unhealthy_threshold" {
+  description = "Failed NLB health checks before a target is unhealthy (2 or 3)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = contains([2, 3], var.health_check_unhealthy_threshold)
+    error_message = "health_check_unhealthy_threshold must be 2 or 3."
+  }
+}
+
+variable "health_check_timeout" {
+  description = "Seconds the NLB waits for /healthz (2-6, and less than the interval)."
+  type        = number
+  default     = 6
+
+  validation {
+    condition     = var.health_check_timeout >= 2 && var.health_check_timeout <= 6 && var.health_check_timeout < var.health_check_interval
+    error_message = "health_check_timeout must be 2-6 seconds and less than health_check_interval."
+  }
+}
+
+variable "deregistration_delay" {
+  description = "Seconds a draining task keeps its ingress connection before the NLB cuts it (rolling deploys). The old task still emits meanwhile, so it costs no window."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.deregistration_delay >= 5 && var.deregistration_delay <= 120
+    error_message = "deregistration_delay must be 5-120 seconds."
+  }
+}
+
+variable "feed_peak_rates" {
+  description = "Each feed's peak rate into the ingress: datagrams per second and their mean size (UDP payload bytes). Sizes the replay window the ingress needs to ride out a failover (docs/DEPLOY.md, Replay window). Feeds not listed use the prod figure."
+  type = map(object({
+    datagrams_per_second = number
+    mean_datagram_bytes  = number
+  }))
+  default = {
+    prod = { datagrams_per_second = 50000, mean_datagram_bytes = 160 }
+    dev  = { datagrams_per_second = 5000, mean_datagram_bytes = 160 }
+  }
+
+  validation {
+    condition     = alltrue([for r in values(var.feed_peak_rates) : r.datagrams_per_second > 0 && r.mean_datagram_bytes >= 20 && r.mean_datagram_bytes <= 8472])
+    error_message = "Peak rates must be positive, with a mean datagram of 20-8472 bytes (8472 + 28 = the Transit Gateway MTU, 8500)."
+  }
+  validation {
+    # Quota: 1 Gbps per multicast flow (source, group). A feed is spread over
+    # its groups, but a feed over 1 Gbps in all is already past what one
+    # egress task and one Transit Gateway flow can carry.
+    condition     = alltrue([for r in values(var.feed_peak_rates) : r.datagrams_per_second * (r.mean_datagram_bytes + 28) * 8 <= 1000000000])
+    error_message = "A feed's peak rate exceeds 1 Gbps (IP and UDP headers included): the Transit Gateway carries at most 1 Gbps per flow."
+  }
+}
+
+variable "ingress_windows" {
+  description = "The replay window each feed's datacenter ingress runs with (ingress.toml window_bytes / window_secs). Feeds not listed are taken to run with the relay's default (default_ingress_window). Planning fails if a window cannot cover the worst failover this configuration allows at the feed's peak rate."
+  type = map(object({
+    bytes = number
+    secs  = number
+  }))
+  default = {}
+}
+
+variable "default_ingress_window" {
+  description = "The relay's default replay window (mcast-relay ingress --window-bytes / --window-secs defaults)."
+  type = object({
+    bytes = number
+    secs  = number
+  })
+  default = {
+    bytes = 805306368 # 768 MiB
+    secs  = 60
+  }
 }
 
 variable "allowed_groups" {
@@ -76,13 +170,24 @@ variable "allowed_groups" {
 }
 
 variable "group_map" {
-  description = "Optional group remapping for the egress (--map FROM=TO), e.g. [\"239.111.111.0/24=239.200.0.0/24\"]. Security group rules cover the mapped destinations."
+  description = "Optional group rewriting for the egress (--map FROM=TO): the datagrams go to TO instead of FROM, e.g. [\"239.111.111.0/24=239.200.0.0/24\"]. Every TO must lie inside allowed_groups (the egress drops the rest); security group rules cover them."
   type        = list(string)
   default     = []
 
   validation {
-    condition     = alltrue([for m in var.group_map : length(split("=", m)) == 2 && can(cidrhost(split("=", m)[1], 0))])
-    error_message = "Each group_map entry must be FROM=TO with CIDRs on both sides."
+    condition     = alltrue([for m in var.group_map : length(split("=", m)) == 2 && can(cidrhost(strcontains(split(":", split("=", m)[1])[0], "/") ? split(":", split("=", m)[1])[0] : "${split(":", split("=", m)[1])[0]}/32", 0))])
+    error_message = "Each group_map entry must be FROM=TO with a group or CIDR (optionally :PORT) on both sides."
+  }
+}
+
+variable "group_fanout" {
+  description = "Extra copies for the egress (--fanout FROM=TO): FROM's datagrams are emitted to FROM and also to TO, e.g. [\"239.111.111.0/24=239.111.112.0/24\"]. The way past the 100-members-per-group quota: customers beyond it join the copy. Every TO must lie inside allowed_groups."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.group_fanout : length(split("=", m)) == 2 && can(cidrhost(strcontains(split(":", split("=", m)[1])[0], "/") ? split(":", split("=", m)[1])[0] : "${split(":", split("=", m)[1])[0]}/32", 0))])
+    error_message = "Each group_fanout entry must be FROM=TO with a group or CIDR (optionally :PORT) on both sides."
   }
 }
 
@@ -105,7 +210,7 @@ variable "image" {
 }
 
 variable "image_tag" {
-  description = "Tag of the image in this module's ECR repository (tags are immutable; use the release version or git revision)."
+  description = "Tag of the image in this module's ECR repository: VERSION-REV as pushed by docs/DEPLOY.md (e.g. 0.1.0-0123456789ab); tags are immutable."
   type        = string
   default     = null
 
@@ -113,27 +218,28 @@ variable "image_tag" {
     condition     = var.image != null || var.image_tag != null
     error_message = "Set image_tag (an image pushed to this module's ECR repository) or image."
   }
-}
-
-variable "key_secret_arns" {
-  description = "Per-feed key: feed name => Secrets Manager secret ARN, injected as MCAST_RELAY_KEY_<FEED>. The secret's value is the key (64 hex digits), or two keys separated by a comma during a rotation."
-  type        = map(string)
-  default     = {}
-
   validation {
-    condition     = alltrue([for k in keys(var.key_secret_arns) : contains(keys(var.feeds), k)])
-    error_message = "Every key of key_secret_arns must be a feed name from var.feeds."
+    condition     = var.image_tag == null || can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+(-[0-9A-Za-z.]+)?-[0-9a-f]{12}$", var.image_tag))
+    error_message = "image_tag must be what docs/DEPLOY.md pushes: <Cargo version>-<12-digit git revision>, e.g. 0.1.0-0123456789ab."
   }
 }
 
-variable "default_key_secret_arn" {
-  description = "Secrets Manager secret ARN injected as MCAST_RELAY_KEY, used by every feed without its own entry in key_secret_arns. Null for none (a feed with no key at all runs unauthenticated)."
-  type        = string
-  default     = null
+variable "key_secret_arns" {
+  description = "Every feed's key: feed name => Secrets Manager secret ARN (module relay-keys), injected as MCAST_RELAY_KEY_<FEED>. The secret's value is the feed's key file text: the current key, and during a rotation the next one, one ID:SECRET per line. Required for every feed: the relay refuses to run a feed without a key."
+  type        = map(string)
+
+  validation {
+    condition     = toset(keys(var.key_secret_arns)) == toset(keys(var.feeds))
+    error_message = "key_secret_arns must name exactly the feeds of var.feeds: every feed needs its own key, and a key for no feed is a mistake."
+  }
+  validation {
+    condition     = alltrue([for a in values(var.key_secret_arns) : can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", a))])
+    error_message = "key_secret_arns values must be Secrets Manager secret ARNs."
+  }
 }
 
 variable "secrets_kms_key_arns" {
-  description = "Customer-managed KMS keys that encrypt the key secrets (the execution role gets kms:Decrypt on them). Empty when the secrets use the AWS managed key."
+  description = "Customer-managed KMS keys that encrypt the key secrets in this region (the execution role gets kms:Decrypt on them, through Secrets Manager only). Empty when the secrets use the AWS managed key."
   type        = list(string)
   default     = []
 }
@@ -158,9 +264,13 @@ variable "instance_type" {
 }
 
 variable "ami_id" {
-  description = "AMI for the container instances. Null uses the current ECS-optimized Amazon Linux 2023 x86_64 AMI from SSM."
+  description = "AMI of the container instances, pinned: an ECS-optimized Amazon Linux 2023 x86_64 image id (find the current one with: aws ssm get-parameter --name /aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id --query Parameter.Value --output text). Changing it rolls the instances (instance refresh, new ones first)."
   type        = string
-  default     = null
+
+  validation {
+    condition     = can(regex("^ami-[0-9a-f]{8}([0-9a-f]{9})?$", var.ami_id))
+    error_message = "ami_id must be an AMI id such as ami-0123456789abcdef0."
+  }
 }
 
 variable "instance_min_size" {
@@ -170,15 +280,25 @@ variable "instance_min_size" {
 }
 
 variable "instance_max_size" {
-  description = "Maximum number of container instances (room for a rolling deploy at maximumPercent 200)."
+  description = "Maximum number of container instances: room for a rolling deploy at maximumPercent 200 and an instance refresh that launches before it terminates."
   type        = number
   default     = 4
+
+  validation {
+    condition     = var.instance_max_size >= var.instance_min_size && var.instance_max_size >= 2
+    error_message = "instance_max_size must be at least instance_min_size and at least 2."
+  }
 }
 
 variable "task_count" {
-  description = "Number of relay tasks. One carries each feed at a time (the ingress keeps one connection per destination); the others are hot standbys in other zones."
+  description = "Number of relay tasks. The NLB gives each feed's ingress connection to one of them at a time (the Transit Gateway quota of one source per group wants exactly that); the others are hot standbys in other zones. Each task takes one ENI."
   type        = number
   default     = 2
+
+  validation {
+    condition     = var.task_count >= 2 && var.task_count <= 10
+    error_message = "task_count must be 2-10: at least one standby in another zone."
+  }
 }
 
 variable "task_cpu" {
@@ -208,18 +328,76 @@ variable "alarm_feeds" {
   description = "Feeds whose silence raises the no-packets alarms. Null means every feed in var.feeds."
   type        = list(string)
   default     = null
+
+  validation {
+    condition     = var.alarm_feeds == null || alltrue([for f in coalesce(var.alarm_feeds, []) : contains(keys(var.feeds), f)])
+    error_message = "alarm_feeds must name feeds of var.feeds."
+  }
 }
 
-variable "alarm_evaluation_periods" {
-  description = "Consecutive 60-second periods without packets before a no-packets alarm fires."
-  type        = number
-  default     = 3
+variable "alarm_policies" {
+  description = <<-EOT
+    How each feed's alarms behave. notify: "page" (topic <name>-alarms, for on-call) or "ticket" (topic <name>-alarms-ticket, read in working hours).
+    silence_minutes: minutes without packets before no-PacketsIn/no-PacketsOut fire.
+    gaps_per_minute / drops_per_minute: Gaps (sequence numbers the egress saw missing) and Drops (datagrams the egress could not emit) above which the alarm fires, for gap_minutes consecutive minutes.
+    Feeds not listed use the prod policy.
+  EOT
+  type = map(object({
+    notify           = string
+    silence_minutes  = number
+    gaps_per_minute  = number
+    drops_per_minute = number
+    gap_minutes      = optional(number, 2)
+  }))
+  default = {
+    prod = { notify = "page", silence_minutes = 3, gaps_per_minute = 0, drops_per_minute = 0 }
+    dev  = { notify = "ticket", silence_minutes = 60, gaps_per_minute = 100, drops_per_minute = 100, gap_minutes = 10 }
+  }
+
+  validation {
+    condition     = contains(keys(var.alarm_policies), "prod") && alltrue([for p in values(var.alarm_policies) : contains(["page", "ticket"], p.notify) && p.silence_minutes >= 1 && p.gap_minutes >= 1 && p.gaps_per_minute >= 0 && p.drops_per_minute >= 0])
+    error_message = "alarm_policies needs a prod entry (the default policy); notify is page or ticket; minutes at least 1; thresholds 0 or more."
+  }
 }
 
 variable "alarm_emails" {
-  description = "E-mail addresses subscribed to the alarm topic (each must confirm the subscription)."
+  description = "E-mail addresses subscribed to the paging topic (each must confirm the subscription)."
   type        = list(string)
   default     = []
+}
+
+variable "ticket_emails" {
+  description = "E-mail addresses subscribed to the non-paging topic (alarms of feeds whose policy is ticket)."
+  type        = list(string)
+  default     = []
+}
+
+variable "watch_multicast_attachment" {
+  description = "Alarm and graph the multicast Transit Gateway's own counters for multicast_attachment_id (a separate flag because that id is only known after the first apply)."
+  type        = bool
+  default     = false
+}
+
+variable "multicast_attachment_id" {
+  description = "The relay VPC's attachment to the multicast Transit Gateway (multicast-domain relay_vpc_attachment_id), watched when watch_multicast_attachment is true."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = !var.watch_multicast_attachment || var.multicast_attachment_id != null
+    error_message = "watch_multicast_attachment needs multicast_attachment_id."
+  }
+}
+
+variable "ecr_pull_account_ids" {
+  description = "Accounts (customers) allowed to pull the image from this region's ECR repository, to take the mcast-relay binary for their receivers."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.ecr_pull_account_ids : can(regex("^[0-9]{12}$", a))])
+    error_message = "ecr_pull_account_ids must be 12-digit account ids."
+  }
 }
 
 variable "ecr_keep_images" {
@@ -229,7 +407,7 @@ variable "ecr_keep_images" {
 }
 
 variable "deletion_protection" {
-  description = "Turn on NLB deletion protection."
+  description = "NLB deletion protection (on unless you mean to destroy the region)."
   type        = bool
   default     = true
 }

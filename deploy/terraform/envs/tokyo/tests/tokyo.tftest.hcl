@@ -10,8 +10,8 @@ mock_provider "aws" {
   mock_data "aws_partition" {
     defaults = { partition = "aws" }
   }
-  mock_resource "aws_ec2_transit_gateway_peering_attachment" {
-    defaults = { id = "tgw-attach-0peer000000000000" }
+  mock_data "aws_ec2_transit_gateway_route_table_routes" {
+    defaults = { routes = [] }
   }
 }
 
@@ -20,15 +20,55 @@ mock_provider "aws" {
   override_during = plan
 }
 
+override_resource {
+  target          = module.dc.aws_ec2_transit_gateway.infra
+  override_during = plan
+  values = {
+    id              = "tgw-0tokyo0infra00000"
+    arn             = "arn:aws:ec2:ap-northeast-1:111111111111:transit-gateway/tgw-0tokyo0infra00000"
+    amazon_side_asn = 64611
+  }
+}
+
+override_resource {
+  target          = module.domain.aws_ec2_transit_gateway.mcast
+  override_during = plan
+  values = {
+    id  = "tgw-0tokyo0mcast00000"
+    arn = "arn:aws:ec2:ap-northeast-1:111111111111:transit-gateway/tgw-0tokyo0mcast00000"
+  }
+}
+
+override_resource {
+  target          = module.dc.aws_ec2_transit_gateway_peering_attachment.peer[0]
+  override_during = plan
+  values          = { id = "tgw-attach-0peer000000000000" }
+}
+
+override_resource {
+  target          = module.domain.aws_ec2_transit_gateway_multicast_domain.mcast
+  override_during = plan
+  values = {
+    id  = "tgw-mcast-domain-0tokyo00000000000"
+    arn = "arn:aws:ec2:ap-northeast-1:111111111111:transit-gateway-multicast-domain/tgw-mcast-domain-0tokyo00000000000"
+  }
+}
+
 variables {
-  london_transit_gateway_id = "tgw-0london0000000000"
+  london_transit_gateway_id = "tgw-0london0infra00000"
   london_route_table_id     = "tgw-rtb-0london000000000"
-  vpc_id                    = "vpc-0tokyo00000000000"
-  vpc_cidr                  = "10.30.0.0/16"
-  subnet_ids                = ["subnet-0t1111111111111", "subnet-0t2222222222222"]
-  vpc_route_table_ids       = ["rtb-0t1111111111111"]
-  datacenter_cidrs          = ["192.0.2.0/28"]
-  image_tag                 = "0.1.0"
+  london_gateway_asn        = 64601
+  key_secret_arns = {
+    dev  = "arn:aws:secretsmanager:ap-northeast-1:111111111111:secret:mcast-relay/dev-DeV002"
+    prod = "arn:aws:secretsmanager:ap-northeast-1:111111111111:secret:mcast-relay/prod-PrOd01"
+  }
+  vpc_id              = "vpc-0tokyo00000000000"
+  vpc_cidr            = "10.30.0.0/16"
+  subnet_ids          = ["subnet-0t1111111111111", "subnet-0t2222222222222"]
+  vpc_route_table_ids = ["rtb-0t1111111111111"]
+  datacenter_cidrs    = ["192.0.2.0/28"]
+  image_tag           = "0.1.0-0123456789ab"
+  ami_id              = "ami-0fedcba9876543210"
 }
 
 run "tokyo_wiring" {
@@ -39,11 +79,46 @@ run "tokyo_wiring" {
     error_message = "Tokyo must serve dev on 6666 and prod on 6667."
   }
   assert {
-    condition     = module.dc.peering_attachment_id == "tgw-attach-0peer000000000000"
-    error_message = "Tokyo must request the peering with London."
+    condition     = module.dc.peering == { transit_gateway_id = "tgw-0tokyo0infra00000", peer_transit_gateway_id = "tgw-0london0infra00000" }
+    error_message = "The peering joins the two infra gateways, never a multicast one."
+  }
+  assert {
+    condition     = !contains(module.domain.shared_resource_arns, module.dc.transit_gateway_arn)
+    error_message = "Tokyo's infra gateway must never be in the customers' share."
+  }
+  assert {
+    condition     = module.relay.task_subnet_ids == module.domain.associated_subnet_ids
+    error_message = "The relay tasks must run in exactly the subnets associated with the multicast domain."
+  }
+  assert {
+    condition     = module.relay.container_secrets == { MCAST_RELAY_KEY_DEV = "arn:aws:secretsmanager:ap-northeast-1:111111111111:secret:mcast-relay/dev-DeV002", MCAST_RELAY_KEY_PROD = "arn:aws:secretsmanager:ap-northeast-1:111111111111:secret:mcast-relay/prod-PrOd01" }
+    error_message = "Tokyo's tasks read the Tokyo replicas of the keys."
   }
   assert {
     condition     = length(module.domain.customer_account_ids) == 0
     error_message = "No customer is granted unless listed."
   }
+}
+
+run "rejects_londons_asn" {
+  command = plan
+
+  variables {
+    infra_gateway_asn = 64601
+  }
+
+  expect_failures = [var.infra_gateway_asn]
+}
+
+run "rejects_londons_key_arns" {
+  command = plan
+
+  variables {
+    key_secret_arns = {
+      dev  = "arn:aws:secretsmanager:eu-west-2:111111111111:secret:mcast-relay/dev-DeV002"
+      prod = "arn:aws:secretsmanager:eu-west-2:111111111111:secret:mcast-relay/prod-PrOd01"
+    }
+  }
+
+  expect_failures = [var.key_secret_arns]
 }

@@ -1,5 +1,7 @@
 # Plan-only tests with a mocked AWS provider: no credentials, no network.
-# override_during = plan makes mocked computed values (ARNs, URLs) known at plan.
+# override_during = plan makes mocked computed values (ARNs, URLs) known at
+# plan. Security groups, topics and target groups each get their own id, so a
+# rule that references the wrong one fails.
 
 mock_provider "aws" {
   override_during = plan
@@ -10,17 +12,11 @@ mock_provider "aws" {
   mock_data "aws_partition" {
     defaults = { partition = "aws" }
   }
-  mock_data "aws_ssm_parameter" {
-    defaults = { insecure_value = "ami-0123456789abcdef0", value = "ami-0123456789abcdef0" }
-  }
   mock_resource "aws_ecr_repository" {
     defaults = {
       arn            = "arn:aws:ecr:eu-west-2:111111111111:repository/mcast-relay"
       repository_url = "111111111111.dkr.ecr.eu-west-2.amazonaws.com/mcast-relay"
     }
-  }
-  mock_resource "aws_sns_topic" {
-    defaults = { arn = "arn:aws:sns:eu-west-2:111111111111:mcast-relay-alarms" }
   }
   mock_resource "aws_lb" {
     defaults = {
@@ -28,14 +24,53 @@ mock_provider "aws" {
       arn_suffix = "net/mcast-relay/0123456789abcdef"
     }
   }
-  mock_resource "aws_lb_target_group" {
-    defaults = {
-      arn        = "arn:aws:elasticloadbalancing:eu-west-2:111111111111:targetgroup/tf-x/0123456789abcdef"
-      arn_suffix = "targetgroup/tf-x/0123456789abcdef"
-    }
+}
+
+override_resource {
+  target          = aws_security_group.nlb
+  override_during = plan
+  values          = { id = "sg-0nlb0000000000000" }
+}
+
+override_resource {
+  target          = aws_security_group.task
+  override_during = plan
+  values          = { id = "sg-0task000000000000" }
+}
+
+override_resource {
+  target          = aws_security_group.instance
+  override_during = plan
+  values          = { id = "sg-0instance00000000" }
+}
+
+override_resource {
+  target          = aws_sns_topic.alarms
+  override_during = plan
+  values          = { arn = "arn:aws:sns:eu-west-2:111111111111:mcast-relay-alarms" }
+}
+
+override_resource {
+  target          = aws_sns_topic.tickets
+  override_during = plan
+  values          = { arn = "arn:aws:sns:eu-west-2:111111111111:mcast-relay-alarms-ticket" }
+}
+
+override_resource {
+  target          = aws_lb_target_group.feed["prod"]
+  override_during = plan
+  values = {
+    arn        = "arn:aws:elasticloadbalancing:eu-west-2:111111111111:targetgroup/tf-prod/00000000000000a1"
+    arn_suffix = "targetgroup/tf-prod/00000000000000a1"
   }
-  mock_resource "aws_security_group" {
-    defaults = { id = "sg-0123456789abcdef0" }
+}
+
+override_resource {
+  target          = aws_lb_target_group.feed["dev"]
+  override_during = plan
+  values = {
+    arn        = "arn:aws:elasticloadbalancing:eu-west-2:111111111111:targetgroup/tf-dev/00000000000000d2"
+    arn_suffix = "targetgroup/tf-dev/00000000000000d2"
   }
 }
 
@@ -44,9 +79,11 @@ variables {
   vpc_cidr         = "10.20.0.0/16"
   subnet_ids       = ["subnet-0aaaaaaaaaaaaaaaa", "subnet-0bbbbbbbbbbbbbbbb", "subnet-0cccccccccccccccc"]
   datacenter_cidrs = ["192.0.2.0/28", "198.51.100.0/28"]
-  image_tag        = "0.1.0"
+  image_tag        = "0.1.0-0123456789ab"
+  ami_id           = "ami-0123456789abcdef0"
   key_secret_arns = {
     prod = "arn:aws:secretsmanager:eu-west-2:111111111111:secret:mcast-relay/prod-AbCdEf"
+    dev  = "arn:aws:secretsmanager:eu-west-2:111111111111:secret:mcast-relay/dev-GhIjKl"
   }
 }
 
@@ -54,60 +91,85 @@ run "nlb_listeners_and_http_health_checks" {
   command = plan
 
   assert {
-    condition     = aws_lb.relay.load_balancer_type == "network" && aws_lb.relay.internal == true
-    error_message = "The load balancer must be an internal NLB."
+    condition     = aws_lb.relay.load_balancer_type == "network" && aws_lb.relay.internal == true && aws_lb.relay.enable_cross_zone_load_balancing == true
+    error_message = "The load balancer must be an internal, cross-zone NLB."
   }
   assert {
-    condition     = aws_lb.relay.enable_cross_zone_load_balancing == true
-    error_message = "Cross-zone load balancing must be on."
+    condition     = aws_lb.relay.security_groups == toset(["sg-0nlb0000000000000"])
+    error_message = "The NLB must use its own security group."
   }
   assert {
-    condition     = aws_lb_listener.feed["dev"].port == 6666 && aws_lb_listener.feed["prod"].port == 6667
-    error_message = "Listeners must be 6666 (dev) and 6667 (prod)."
+    condition     = aws_lb_listener.feed["dev"].port == 6666 && aws_lb_listener.feed["prod"].port == 6667 && length(aws_lb_listener.feed) == 2 && alltrue([for l in aws_lb_listener.feed : l.protocol == "TCP"])
+    error_message = "Exactly two TCP listeners: 6666 (dev) and 6667 (prod)."
   }
   assert {
-    condition     = toset([for l in aws_lb_listener.feed : l.port]) == toset([6666, 6667]) && alltrue([for l in aws_lb_listener.feed : l.protocol == "TCP"])
-    error_message = "Exactly two TCP listeners, 6666 and 6667."
+    condition     = one(aws_lb_listener.feed["prod"].default_action).target_group_arn == "arn:aws:elasticloadbalancing:eu-west-2:111111111111:targetgroup/tf-prod/00000000000000a1" && one(aws_lb_listener.feed["dev"].default_action).target_group_arn == "arn:aws:elasticloadbalancing:eu-west-2:111111111111:targetgroup/tf-dev/00000000000000d2"
+    error_message = "Each listener must forward to its own feed's target group."
   }
   assert {
-    condition     = alltrue([for tg in aws_lb_target_group.feed : tg.target_type == "ip" && tg.protocol == "TCP"])
-    error_message = "Target groups must be TCP with target_type ip (awsvpc tasks)."
+    condition     = alltrue([for tg in aws_lb_target_group.feed : tg.target_type == "ip" && tg.protocol == "TCP" && tg.health_check[0].protocol == "HTTP" && tg.health_check[0].path == "/healthz" && tg.health_check[0].port == "9180" && tg.health_check[0].matcher == "200"])
+    error_message = "Target groups: ip targets, HTTP GET /healthz on 9180, never a TCP health check."
   }
   assert {
-    condition     = alltrue([for tg in aws_lb_target_group.feed : tg.health_check[0].protocol == "HTTP" && tg.health_check[0].path == "/healthz" && tg.health_check[0].port == "9180"])
-    error_message = "Health checks must be HTTP GET /healthz on port 9180, never TCP."
-  }
-  assert {
-    condition     = aws_lb_target_group.feed["dev"].port == 6666 && aws_lb_target_group.feed["prod"].port == 6667
-    error_message = "Target group ports must match the feed ports."
+    condition     = alltrue([for tg in aws_lb_target_group.feed : tg.health_check[0].interval == 10 && tg.health_check[0].unhealthy_threshold == 2 && tg.health_check[0].timeout == 6])
+    error_message = "Default health checks: every 10 s, unhealthy after 2, 6 s timeout (failover.tf's arithmetic)."
   }
 }
 
-run "task_definition_awsvpc_on_ec2" {
+run "draining_and_deregistration" {
   command = plan
 
   assert {
-    condition     = aws_ecs_task_definition.relay.network_mode == "awsvpc"
-    error_message = "The task must use awsvpc networking."
+    condition     = alltrue([for tg in aws_lb_target_group.feed : tg.deregistration_delay == "30" && tg.connection_termination == true])
+    error_message = "A draining task keeps its connection 30 s, then the NLB closes it so the ingress reconnects."
   }
   assert {
-    condition     = aws_ecs_task_definition.relay.requires_compatibilities == toset(["EC2"])
-    error_message = "The task must require EC2 (Fargate has no multicast)."
+    condition     = alltrue([for tg in aws_lb_target_group.feed : one(tg.target_health_state).enable_unhealthy_connection_termination == true])
+    error_message = "An unhealthy target's connection must be closed at once."
   }
   assert {
-    condition     = jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].healthCheck.command == ["CMD", "/usr/local/bin/mcast-relay", "health-probe"]
-    error_message = "The container health check must run mcast-relay health-probe."
+    condition     = aws_ecs_capacity_provider.ec2.auto_scaling_group_provider[0].managed_draining == "ENABLED" && aws_ecs_capacity_provider.ec2.auto_scaling_group_provider[0].managed_termination_protection == "DISABLED"
+    error_message = "ECS must drain tasks off an instance before the ASG removes it."
   }
   assert {
-    condition     = jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].logConfiguration.logDriver == "awslogs" && jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].logConfiguration.options["awslogs-group"] == "/ecs/mcast-relay"
-    error_message = "Logs must go to the module's CloudWatch log group through awslogs (EMF needs it)."
+    condition     = jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].stopTimeout == 10 && aws_ecs_service.relay.deployment_minimum_healthy_percent == 100 && aws_ecs_service.relay.deployment_maximum_percent == 200
+    error_message = "Rolling deploys keep 100% healthy; a stopping task gets 10 s to flush and leave its groups."
   }
   assert {
-    condition     = aws_cloudwatch_log_group.relay.retention_in_days == 30
-    error_message = "The log group must have a retention."
+    condition     = one(aws_ecs_service.relay.deployment_circuit_breaker).enable && one(aws_ecs_service.relay.deployment_circuit_breaker).rollback
+    error_message = "A version whose tasks never become healthy must roll back."
   }
   assert {
-    condition     = jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].image == "111111111111.dkr.ecr.eu-west-2.amazonaws.com/mcast-relay:0.1.0"
+    condition     = toset([for lb in aws_ecs_service.relay.load_balancer : lb.target_group_arn]) == toset(["arn:aws:elasticloadbalancing:eu-west-2:111111111111:targetgroup/tf-prod/00000000000000a1", "arn:aws:elasticloadbalancing:eu-west-2:111111111111:targetgroup/tf-dev/00000000000000d2"]) && alltrue([for lb in aws_ecs_service.relay.load_balancer : lb.container_port == (strcontains(lb.target_group_arn, "tf-prod") ? 6667 : 6666)])
+    error_message = "The service registers each feed's port in that feed's target group."
+  }
+}
+
+run "task_definition_hardened_and_keyed" {
+  command = plan
+
+  assert {
+    condition     = aws_ecs_task_definition.relay.network_mode == "awsvpc" && aws_ecs_task_definition.relay.requires_compatibilities == toset(["EC2"])
+    error_message = "awsvpc on EC2 (Fargate has no multicast)."
+  }
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].user == "65532:65532" && jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].privileged == false
+    error_message = "The container runs as the non-root user 65532, unprivileged."
+  }
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].linuxParameters.capabilities.drop == ["ALL"] && length(jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].linuxParameters.capabilities.add) == 0
+    error_message = "The container drops every capability and adds none."
+  }
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].readonlyRootFilesystem == true
+    error_message = "Read-only root filesystem."
+  }
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].healthCheck.command == ["CMD", "/usr/local/bin/mcast-relay", "health-probe", "--url", "http://127.0.0.1:9180/healthz"]
+    error_message = "The container health check must probe the port --http serves."
+  }
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].image == "111111111111.dkr.ecr.eu-west-2.amazonaws.com/mcast-relay:0.1.0-0123456789ab"
     error_message = "The image must come from the module's ECR repository with image_tag."
   }
   assert {
@@ -118,124 +180,290 @@ run "task_definition_awsvpc_on_ec2" {
     error_message = "Unexpected egress command line: ${jsonencode(jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].command)}"
   }
   assert {
-    condition     = jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].secrets == [{ name = "MCAST_RELAY_KEY_PROD", valueFrom = "arn:aws:secretsmanager:eu-west-2:111111111111:secret:mcast-relay/prod-AbCdEf" }]
-    error_message = "The prod key must be injected from Secrets Manager as MCAST_RELAY_KEY_PROD."
+    condition = jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].secrets == [
+      { name = "MCAST_RELAY_KEY_DEV", valueFrom = "arn:aws:secretsmanager:eu-west-2:111111111111:secret:mcast-relay/dev-GhIjKl" },
+      { name = "MCAST_RELAY_KEY_PROD", valueFrom = "arn:aws:secretsmanager:eu-west-2:111111111111:secret:mcast-relay/prod-AbCdEf" },
+    ]
+    error_message = "Every feed's key must be injected from its own secret, and nothing else."
   }
   assert {
-    condition     = aws_ecs_service.relay.deployment_minimum_healthy_percent == 100 && aws_ecs_service.relay.deployment_maximum_percent == 200
-    error_message = "Rolling deploys must keep 100% healthy."
+    condition     = toset(jsondecode(aws_iam_role_policy.execution_secrets.policy).Statement[0].Resource) == toset(values(var.key_secret_arns)) && length(jsondecode(aws_iam_role_policy.execution_secrets.policy).Statement) == 1
+    error_message = "The execution role may read exactly the feed keys."
   }
   assert {
-    condition     = length(aws_ecs_service.relay.load_balancer) == 2
-    error_message = "The service must register in both feed target groups."
+    condition     = jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].logConfiguration.logDriver == "awslogs" && jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].logConfiguration.options["awslogs-group"] == "/ecs/mcast-relay" && jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].logConfiguration.options["mode"] == "non-blocking"
+    error_message = "Logs go to the module's log group through awslogs, non-blocking (EMF needs it)."
+  }
+  assert {
+    condition     = aws_ecs_service.relay.network_configuration[0].security_groups == toset(["sg-0task000000000000"]) && output.task_subnet_ids == sort(var.subnet_ids)
+    error_message = "Tasks run in the relay subnets with the task security group."
+  }
+}
+
+run "a_feed_without_a_key_is_refused" {
+  command = plan
+
+  variables {
+    key_secret_arns = { prod = "arn:aws:secretsmanager:eu-west-2:111111111111:secret:mcast-relay/prod-AbCdEf" }
+  }
+
+  expect_failures = [var.key_secret_arns]
+}
+
+run "a_key_for_no_feed_is_refused" {
+  command = plan
+
+  variables {
+    feeds = { prod = 6667 }
+  }
+
+  expect_failures = [var.key_secret_arns]
+}
+
+run "another_health_port_moves_every_check" {
+  command = plan
+
+  variables {
+    health_port = 9280
+  }
+
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].healthCheck.command == ["CMD", "/usr/local/bin/mcast-relay", "health-probe", "--url", "http://127.0.0.1:9280/healthz"]
+    error_message = "The container health check must follow health_port."
+  }
+  assert {
+    condition     = contains(jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].command, "0.0.0.0:9280") && contains([for p in jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].portMappings : p.containerPort], 9280)
+    error_message = "The egress must serve HTTP on health_port."
+  }
+  assert {
+    condition     = alltrue([for tg in aws_lb_target_group.feed : tg.health_check[0].port == "9280"])
+    error_message = "The NLB must check health_port."
+  }
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.task_health.from_port == 9280 && contains(keys(aws_vpc_security_group_egress_rule.nlb_to_tasks), "9280")
+    error_message = "The security groups must open health_port."
+  }
+}
+
+run "ami_pinned_and_instances_refreshed" {
+  command = plan
+
+  assert {
+    condition     = aws_launch_template.ecs.image_id == "ami-0123456789abcdef0"
+    error_message = "The launch template must use the pinned AMI."
+  }
+  assert {
+    condition     = one(aws_autoscaling_group.ecs.instance_refresh).strategy == "Rolling" && one(one(aws_autoscaling_group.ecs.instance_refresh).preferences).min_healthy_percentage == 100 && one(one(aws_autoscaling_group.ecs.instance_refresh).preferences).max_healthy_percentage == 200
+    error_message = "A new launch template version must roll the instances, new ones first, never below the running count."
+  }
+  assert {
+    condition     = aws_launch_template.ecs.metadata_options[0].http_tokens == "required"
+    error_message = "IMDSv2 only."
   }
 }
 
 run "user_data_forces_igmpv2_and_joins_cluster" {
   command = plan
 
+  # Whole lines, not substrings: a commented-out setting must not pass.
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.ecs.user_data), "net.ipv4.conf.all.force_igmp_version=2")
-    error_message = "User data must force IGMPv2 (all)."
+    condition     = contains([for l in split("\n", base64decode(aws_launch_template.ecs.user_data)) : trimspace(l)], "net.ipv4.conf.all.force_igmp_version=2") && contains([for l in split("\n", base64decode(aws_launch_template.ecs.user_data)) : trimspace(l)], "net.ipv4.conf.default.force_igmp_version=2")
+    error_message = "User data must force IGMPv2 for all and default (task namespaces inherit default)."
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.ecs.user_data), "net.ipv4.conf.default.force_igmp_version=2")
-    error_message = "User data must force IGMPv2 (default, inherited by task namespaces)."
+    condition     = contains([for l in split("\n", base64decode(aws_launch_template.ecs.user_data)) : trimspace(l)], "cat > /etc/sysctl.d/90-mcast-relay.conf <<'SYSCTL'") && contains([for l in split("\n", base64decode(aws_launch_template.ecs.user_data)) : trimspace(l)], "sysctl -p /etc/sysctl.d/90-mcast-relay.conf")
+    error_message = "The settings must be written to sysctl.d (they survive reboots) and applied."
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.ecs.user_data), "/etc/sysctl.d/")
-    error_message = "The IGMPv2 setting must persist across reboots (sysctl.d)."
-  }
-  assert {
-    condition     = strcontains(base64decode(aws_launch_template.ecs.user_data), "ECS_CLUSTER=mcast-relay") && strcontains(base64decode(aws_launch_template.ecs.user_data), "/etc/ecs/ecs.config")
+    condition     = contains([for l in split("\n", base64decode(aws_launch_template.ecs.user_data)) : trimspace(l)], "ECS_CLUSTER=mcast-relay") && contains([for l in split("\n", base64decode(aws_launch_template.ecs.user_data)) : trimspace(l)], "cat >> /etc/ecs/ecs.config <<ECS")
     error_message = "User data must write ECS_CLUSTER to /etc/ecs/ecs.config."
-  }
-  assert {
-    condition     = aws_launch_template.ecs.instance_type == "c6in.large"
-    error_message = "Default instance type should be c6in.large."
-  }
-  assert {
-    condition     = aws_ecs_capacity_provider.ec2.auto_scaling_group_provider[0].managed_scaling[0].status == "ENABLED"
-    error_message = "The capacity provider must manage scaling."
   }
 }
 
-run "security_groups_scope" {
+run "security_groups_reference_each_other" {
   command = plan
 
   assert {
-    condition     = length(aws_vpc_security_group_ingress_rule.nlb_feed) == 4
-    error_message = "Feed ports open to exactly 2 feeds x 2 datacenter CIDRs."
+    condition     = length(aws_vpc_security_group_ingress_rule.nlb_feed) == 4 && alltrue([for r in aws_vpc_security_group_ingress_rule.nlb_feed : r.security_group_id == "sg-0nlb0000000000000" && contains(["192.0.2.0/28", "198.51.100.0/28"], r.cidr_ipv4) && contains([6666, 6667], r.from_port) && r.from_port == r.to_port])
+    error_message = "On the NLB group, feed ports open to the datacenter CIDRs only (2 feeds x 2 CIDRs)."
   }
   assert {
-    condition     = alltrue([for r in aws_vpc_security_group_ingress_rule.nlb_feed : contains(["192.0.2.0/28", "198.51.100.0/28"], r.cidr_ipv4) && contains([6666, 6667], r.from_port) && r.from_port == r.to_port])
-    error_message = "Feed ports may be open to the datacenter CIDRs only."
+    condition     = length(aws_vpc_security_group_ingress_rule.task_feed) == 2 && alltrue([for r in aws_vpc_security_group_ingress_rule.task_feed : r.security_group_id == "sg-0task000000000000" && r.referenced_security_group_id == "sg-0nlb0000000000000" && r.cidr_ipv4 == null])
+    error_message = "On the task group, feed ports from the NLB's group only."
   }
   assert {
-    condition     = alltrue([for r in aws_vpc_security_group_ingress_rule.task_feed : r.referenced_security_group_id == aws_security_group.nlb.id && r.cidr_ipv4 == null])
-    error_message = "Tasks accept feed traffic from the NLB only."
+    condition     = aws_vpc_security_group_ingress_rule.task_health.security_group_id == "sg-0task000000000000" && aws_vpc_security_group_ingress_rule.task_health.cidr_ipv4 == "10.20.0.0/16" && aws_vpc_security_group_ingress_rule.task_health.from_port == 9180
+    error_message = "The health port is open inside the VPC CIDR only."
   }
   assert {
-    condition     = aws_vpc_security_group_ingress_rule.task_health.cidr_ipv4 == "10.20.0.0/16" && aws_vpc_security_group_ingress_rule.task_health.from_port == 9180
-    error_message = "The health port must be open inside the VPC CIDR only."
+    condition     = aws_vpc_security_group_ingress_rule.task_igmp_query.security_group_id == "sg-0task000000000000" && aws_vpc_security_group_ingress_rule.task_igmp_query.ip_protocol == "2" && aws_vpc_security_group_ingress_rule.task_igmp_query.cidr_ipv4 == "0.0.0.0/32"
+    error_message = "IGMP queries (protocol 2) from 0.0.0.0/32 in."
   }
   assert {
-    condition     = aws_vpc_security_group_ingress_rule.task_igmp_query.ip_protocol == "2" && aws_vpc_security_group_ingress_rule.task_igmp_query.cidr_ipv4 == "0.0.0.0/32"
-    error_message = "IGMP queries (protocol 2) from 0.0.0.0/32 must be allowed in."
+    condition     = aws_vpc_security_group_egress_rule.task_igmp["224.0.0.2/32"].ip_protocol == "2" && keys(aws_vpc_security_group_egress_rule.task_multicast) == ["239.111.111.0/24"] && alltrue([for r in aws_vpc_security_group_egress_rule.task_multicast : r.security_group_id == "sg-0task000000000000" && r.ip_protocol == "udp"])
+    error_message = "Out: IGMP to 224.0.0.2/32, UDP to the allowed groups only."
   }
   assert {
-    condition     = contains(keys(aws_vpc_security_group_egress_rule.task_igmp), "224.0.0.2/32") && aws_vpc_security_group_egress_rule.task_igmp["224.0.0.2/32"].ip_protocol == "2"
-    error_message = "IGMP out to 224.0.0.2/32 must be allowed."
-  }
-  assert {
-    condition     = keys(aws_vpc_security_group_egress_rule.task_multicast) == ["239.111.111.0/24"] && aws_vpc_security_group_egress_rule.task_multicast["239.111.111.0/24"].ip_protocol == "udp"
-    error_message = "UDP out must go to the allowed groups only."
+    condition     = aws_launch_template.ecs.vpc_security_group_ids == toset(["sg-0instance00000000"]) && aws_vpc_security_group_egress_rule.instance_https.security_group_id == "sg-0instance00000000"
+    error_message = "Container instances get their own group (HTTPS out only)."
   }
 }
 
-run "group_map_destinations_are_allowed_out" {
+run "fanout_and_map_reach_the_command_line" {
   command = plan
 
   variables {
-    group_map = ["239.111.111.0/24=239.200.0.0/24"]
+    allowed_groups = ["239.111.111.0/24", "239.111.112.0/24"]
+    group_fanout   = ["239.111.111.0/24=239.111.112.0/24"]
+    group_map      = ["239.111.111.9=239.111.112.9:6109"]
   }
 
   assert {
-    condition     = toset(keys(aws_vpc_security_group_egress_rule.task_multicast)) == toset(["239.111.111.0/24", "239.200.0.0/24"])
-    error_message = "Mapped destinations must be allowed out."
+    condition     = strcontains(join(" ", jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].command), "--fanout 239.111.111.0/24=239.111.112.0/24") && strcontains(join(" ", jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].command), "--map 239.111.111.9=239.111.112.9:6109")
+    error_message = "group_fanout and group_map must reach the egress."
   }
   assert {
-    condition     = contains(jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].command, "239.111.111.0/24=239.200.0.0/24")
-    error_message = "The map must reach the egress command line."
+    condition     = toset(keys(aws_vpc_security_group_egress_rule.task_multicast)) == toset(["239.111.111.0/24", "239.111.112.0/24"])
+    error_message = "UDP out must cover the copy's groups."
   }
 }
 
-run "alarms_in_both_directions" {
+run "a_fanout_outside_the_allow_list_is_refused" {
+  command = plan
+
+  variables {
+    group_fanout = ["239.111.111.0/24=239.200.0.0/24"]
+  }
+
+  expect_failures = [aws_ecs_task_definition.relay]
+}
+
+run "window_arithmetic_at_the_defaults" {
   command = plan
 
   assert {
-    condition     = toset(keys(aws_cloudwatch_metric_alarm.traffic)) == toset(["dev-PacketsIn", "dev-PacketsOut", "prod-PacketsIn", "prod-PacketsOut"])
-    error_message = "Each feed needs a PacketsIn and a PacketsOut alarm."
+    condition     = output.worst_failover_seconds == 47.5
+    error_message = "2.5 + (10 x 2 + 6) + 10 + 3 + 5 + 1 = 47.5 s, got ${output.worst_failover_seconds}."
   }
   assert {
-    condition     = alltrue([for a in aws_cloudwatch_metric_alarm.traffic : a.namespace == "McastRelay" && a.dimensions["Role"] == "egress" && contains(["dev", "prod"], a.dimensions["Feed"]) && length(a.dimensions) == 2])
-    error_message = "Traffic alarms must use namespace McastRelay with dimensions Feed and Role."
+    condition     = output.required_ingress_window["prod"] == { secs = 48, bytes = 532000000 }
+    error_message = "50,000/s x (160 + 64) B x 47.5 s = 532,000,000 B: ${jsonencode(output.required_ingress_window)}"
+  }
+}
+
+run "the_old_default_window_cannot_cover_a_failover" {
+  command = plan
+
+  variables {
+    default_ingress_window = { bytes = 67108864, secs = 30 }
+  }
+
+  expect_failures = [aws_lb_target_group.feed]
+}
+
+run "the_slowest_health_checks_allowed_still_fit_the_default_window" {
+  command = plan
+
+  variables {
+    health_check_unhealthy_threshold = 3
+  }
+
+  assert {
+    condition     = output.worst_failover_seconds == 57.5 && output.required_ingress_window["prod"].secs <= 60 && output.required_ingress_window["prod"].bytes <= 805306368
+    error_message = "At 10 s x 3 + 6 s the failover is 57.5 s, within 60 s and 768 MiB: ${jsonencode(output.required_ingress_window)}"
+  }
+}
+
+run "a_faster_feed_needs_a_bigger_window" {
+  command = plan
+
+  variables {
+    feed_peak_rates = { prod = { datagrams_per_second = 100000, mean_datagram_bytes = 160 } }
+  }
+
+  expect_failures = [aws_lb_target_group.feed]
+}
+
+run "rejects_slower_health_checks" {
+  command = plan
+
+  variables {
+    health_check_interval = 30
+  }
+
+  expect_failures = [var.health_check_interval]
+}
+
+run "alarms_per_feed_with_their_own_policy" {
+  command = plan
+
+  variables {
+    watch_multicast_attachment = true
+    multicast_attachment_id    = "tgw-attach-0relay000000000000"
+  }
+
+  assert {
+    condition     = toset(keys(aws_cloudwatch_metric_alarm.traffic)) == toset(["dev-PacketsIn", "dev-PacketsOut", "prod-PacketsIn", "prod-PacketsOut"]) && alltrue([for a in aws_cloudwatch_metric_alarm.traffic : a.namespace == "McastRelay" && a.dimensions == tomap({ Feed = split("-", a.alarm_name)[2], Role = "egress" }) && a.treat_missing_data == "breaching"])
+    error_message = "PacketsIn and PacketsOut silence alarms per feed (McastRelay, Feed and Role), missing data breaching."
   }
   assert {
-    condition     = alltrue([for a in aws_cloudwatch_metric_alarm.traffic : a.treat_missing_data == "breaching" && a.comparison_operator == "LessThanThreshold"])
-    error_message = "Silence must alarm: missing data is breaching."
+    condition     = toset(keys(aws_cloudwatch_metric_alarm.loss)) == toset(["dev-Gaps", "dev-Drops", "prod-Gaps", "prod-Drops"]) && alltrue([for k, a in aws_cloudwatch_metric_alarm.loss : a.metric_name == split("-", k)[1] && a.dimensions["Feed"] == split("-", k)[0] && a.comparison_operator == "GreaterThanThreshold"])
+    error_message = "Gaps and Drops alarms per feed."
   }
   assert {
-    condition     = aws_cloudwatch_metric_alarm.traffic["prod-PacketsOut"].metric_name == "PacketsOut" && aws_cloudwatch_metric_alarm.traffic["prod-PacketsIn"].metric_name == "PacketsIn"
-    error_message = "Alarm metric names must be PacketsIn / PacketsOut."
+    condition     = alltrue([for k, a in merge(aws_cloudwatch_metric_alarm.traffic, aws_cloudwatch_metric_alarm.loss) : startswith(k, "prod-") ? a.alarm_actions == toset(["arn:aws:sns:eu-west-2:111111111111:mcast-relay-alarms"]) : a.alarm_actions == toset(["arn:aws:sns:eu-west-2:111111111111:mcast-relay-alarms-ticket"])])
+    error_message = "prod alarms page; dev alarms go to the ticket topic."
   }
   assert {
-    condition     = alltrue([for a in aws_cloudwatch_metric_alarm.unhealthy_targets : a.metric_name == "UnHealthyHostCount" && a.namespace == "AWS/NetworkELB"]) && length(aws_cloudwatch_metric_alarm.unhealthy_targets) == 2
-    error_message = "Each target group needs an UnHealthyHostCount alarm."
+    condition     = aws_cloudwatch_metric_alarm.traffic["prod-PacketsIn"].evaluation_periods == 3 && aws_cloudwatch_metric_alarm.traffic["dev-PacketsIn"].evaluation_periods == 60 && aws_cloudwatch_metric_alarm.loss["prod-Gaps"].threshold == 0 && aws_cloudwatch_metric_alarm.loss["dev-Gaps"].threshold == 100
+    error_message = "A quiet dev feed waits an hour; prod alarms after 3 minutes and on any gap."
   }
   assert {
-    condition     = alltrue([for a in concat(values(aws_cloudwatch_metric_alarm.traffic), values(aws_cloudwatch_metric_alarm.unhealthy_targets)) : a.alarm_actions == toset(["arn:aws:sns:eu-west-2:111111111111:mcast-relay-alarms"])])
-    error_message = "Every alarm must notify the SNS topic."
+    condition     = aws_cloudwatch_metric_alarm.unhealthy_targets["prod"].dimensions == tomap({ LoadBalancer = "net/mcast-relay/0123456789abcdef", TargetGroup = "targetgroup/tf-prod/00000000000000a1" }) && aws_cloudwatch_metric_alarm.no_healthy_targets["dev"].dimensions["TargetGroup"] == "targetgroup/tf-dev/00000000000000d2"
+    error_message = "Target health alarms must watch their own feed's target group."
+  }
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.tgw_packets_in[0].namespace == "AWS/TransitGateway" && aws_cloudwatch_metric_alarm.tgw_packets_in[0].dimensions == tomap({ TransitGatewayAttachment = "tgw-attach-0relay000000000000" })
+    error_message = "The multicast gateway's own PacketsIn from the relay attachment must alarm."
+  }
+  assert {
+    condition = alltrue(flatten([
+      for f in ["dev", "prod"] : [
+        for m in ["PacketsIn", "PacketsOut", "Gaps", "Drops", "Reconnects"] :
+        anytrue([for w in jsondecode(aws_cloudwatch_dashboard.relay.dashboard_body).widgets : contains([for x in w.properties.metrics : length(x) >= 6 ? jsonencode(slice(x, 0, 6)) : ""], jsonencode(["McastRelay", m, "Feed", f, "Role", "egress"]))])
+      ]
+    ]))
+    error_message = "The dashboard must show, per feed, packets in and out, gaps, drops and reconnects."
+  }
+  assert {
+    condition     = length([for w in jsondecode(aws_cloudwatch_dashboard.relay.dashboard_body).widgets : w if anytrue([for x in w.properties.metrics : x[1] == "HealthyHostCount"])]) == 2
+    error_message = "The dashboard must show each feed's healthy targets."
+  }
+}
+
+run "alarm_feeds_limits_the_silence_alarms" {
+  command = plan
+
+  variables {
+    alarm_feeds = ["prod"]
+  }
+
+  assert {
+    condition     = toset(keys(aws_cloudwatch_metric_alarm.traffic)) == toset(["prod-PacketsIn", "prod-PacketsOut"])
+    error_message = "Only the listed feeds get silence alarms."
+  }
+}
+
+run "customers_may_pull_the_image" {
+  command = plan
+
+  variables {
+    ecr_pull_account_ids = ["222222222222"]
+  }
+
+  assert {
+    condition     = jsondecode(aws_ecr_repository_policy.customer_pull[0].policy).Statement[0].Principal.AWS == ["arn:aws:iam::222222222222:root"] && !contains(jsondecode(aws_ecr_repository_policy.customer_pull[0].policy).Statement[0].Action, "ecr:PutImage")
+    error_message = "Customers may pull, never push."
   }
 }
 
@@ -243,13 +471,17 @@ run "ecr_scans_and_expires" {
   command = plan
 
   assert {
-    condition     = aws_ecr_repository.relay.image_scanning_configuration[0].scan_on_push == true
-    error_message = "ECR must scan on push."
+    condition     = aws_ecr_repository.relay.image_scanning_configuration[0].scan_on_push == true && aws_ecr_repository.relay.image_tag_mutability == "IMMUTABLE" && length(jsondecode(aws_ecr_lifecycle_policy.relay.policy).rules) == 2
+    error_message = "ECR: immutable tags, scan on push, lifecycle policy."
   }
-  assert {
-    condition     = length(jsondecode(aws_ecr_lifecycle_policy.relay.policy).rules) == 2
-    error_message = "ECR needs a lifecycle policy."
+}
+
+run "rejects_an_image_tag_that_was_never_pushed" {
+  command = plan
+  variables {
+    image_tag = "0.1.0"
   }
+  expect_failures = [var.image_tag]
 }
 
 run "accepts_nitro_c5n" {
@@ -275,14 +507,6 @@ run "rejects_m4_large" {
   command = plan
   variables {
     instance_type = "m4.large"
-  }
-  expect_failures = [var.instance_type]
-}
-
-run "rejects_c4_large" {
-  command = plan
-  variables {
-    instance_type = "c4.large"
   }
   expect_failures = [var.instance_type]
 }
