@@ -221,10 +221,11 @@ pub struct IngressArgs {
     /// Encrypt the link's records as well (they are always authenticated).
     #[arg(long, env = "MCAST_RELAY_ENCRYPT")]
     pub encrypt: bool,
-    /// Replay window size in bytes [default: 64 MiB].
+    /// Replay window size in bytes, enough for the worst failover at the
+    /// feed's peak rate (docs/DEPLOY.md) [default: 768 MiB].
     #[arg(long)]
     pub window_bytes: Option<usize>,
-    /// Replay window age in seconds [default: 30].
+    /// Replay window age in seconds [default: 60].
     #[arg(long)]
     pub window_secs: Option<u64>,
     /// Multicast receive buffer in bytes [default: 8 MiB].
@@ -671,4 +672,3 @@ async fn run_relays(mut cfg: Config) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     })
 }
-

@@ -35,11 +35,15 @@ string_serde!(GroupPort, Cidr, MapRule);
 pub const DEFAULT_TTL: u32 = 32;
 pub const DEFAULT_HTTP: &str = "127.0.0.1:9180";
 
+/// The replay window must outlast the worst failover the deployment allows
+/// (docs/DEPLOY.md: 57.5 s behind the NLB) at the feed's peak rate (50,000
+/// datagrams/s of 160 B plus framing: 644 MB), so a failover loses nothing.
+/// The memory is touched as the window fills, not at start.
 fn d_window_bytes() -> usize {
-    64 << 20
+    768 << 20
 }
 fn d_window_secs() -> u64 {
-    30
+    60
 }
 fn d_sockbuf() -> usize {
     8 << 20
@@ -547,7 +551,7 @@ map = ["239.111.111.0/24=239.200.0.0/24"]
         let mut c = Config::from_toml(GOOD).unwrap();
         c.validate(&key_env).unwrap();
         assert_eq!(c.egress[0].ttl, DEFAULT_TTL);
-        assert_eq!(c.ingress[0].window_secs, 30);
+        assert_eq!(c.ingress[0].window_secs, 60);
         assert!(c.to_toml_redacted().contains("239.200.0.0/24"));
     }
 
@@ -593,8 +597,16 @@ map = ["239.111.111.0/24=239.200.0.0/24"]
     #[test]
     fn allow_and_map_targets_must_be_multicast() {
         for (from, to, want) in [
-            (r#"allow = ["239.0.0.0/8"]"#, r#"allow = ["0.0.0.0/0"]"#, ".allow: 0.0.0.0/0"),
-            (r#"allow = ["239.0.0.0/8"]"#, r#"allow = ["224.0.0.0/3"]"#, ".allow: 224.0.0.0/3"),
+            (
+                r#"allow = ["239.0.0.0/8"]"#,
+                r#"allow = ["0.0.0.0/0"]"#,
+                ".allow: 0.0.0.0/0",
+            ),
+            (
+                r#"allow = ["239.0.0.0/8"]"#,
+                r#"allow = ["224.0.0.0/3"]"#,
+                ".allow: 224.0.0.0/3",
+            ),
             (
                 r#"map = ["239.111.111.0/24=239.200.0.0/24"]"#,
                 r#"map = ["224.0.0.0/3=224.0.0.0/3"]"#,
@@ -627,10 +639,17 @@ map = ["239.111.111.0/24=239.200.0.0/24"]
         c.validate(&env).unwrap();
         assert_eq!(c.ingress[0].keys.current().len(), 2);
         let shown = c.to_toml_redacted() + &format!("{c:?}");
-        assert!(!shown.contains("7f3a9c41") && !shown.contains("1c9e5a7d"), "{shown}");
+        assert!(
+            !shown.contains("7f3a9c41") && !shown.contains("1c9e5a7d"),
+            "{shown}"
+        );
         assert!(shown.contains("00112233aabbccdd"), "ids are shown: {shown}");
         let bad = |k: &str| (k == "MCAST_RELAY_KEY_PROD").then(|| format!("{KEY_A}\nnope"));
-        let e = Config::from_toml(GOOD).unwrap().validate(&bad).unwrap_err().0;
+        let e = Config::from_toml(GOOD)
+            .unwrap()
+            .validate(&bad)
+            .unwrap_err()
+            .0;
         assert!(e.contains("MCAST_RELAY_KEY_PROD: line 2: not a key"), "{e}");
     }
 }

@@ -461,7 +461,9 @@ impl Dest {
                 );
             }
             if replay {
-                stats.replayed.inc_by(ring.next_seq().saturating_sub(r.start));
+                stats
+                    .replayed
+                    .inc_by(ring.next_seq().saturating_sub(r.start));
             }
             r.start
         };
@@ -512,16 +514,17 @@ impl Dest {
                 w = Writing::default();
                 if s.can_send() {
                     let start = record::begin(&mut out);
-                    let read = window
-                        .ring
-                        .lock()
-                        .expect("window lock")
-                        .read(cursor, &mut out, WRITE_CHUNK);
+                    let read = window.ring.lock().expect("window lock").read(
+                        cursor,
+                        &mut out,
+                        WRITE_CHUNK,
+                    );
                     match read {
                         Read::Copied { next } => {
                             let n = next - cursor;
-                            let bytes = (out.len() - start - FRAME_HEADER
-                                - n as usize * DATA_OVERHEAD) as u64;
+                            let bytes =
+                                (out.len() - start - FRAME_HEADER - n as usize * DATA_OVERHEAD)
+                                    as u64;
                             s.seal_data(&mut out, start, next);
                             stats.datagrams_out.inc_by(n);
                             stats.bytes_out.inc_by(bytes);
@@ -555,7 +558,11 @@ impl Dest {
             s.set_head(now, *head.borrow());
             if s.stalled(now) != stalled {
                 stalled = !stalled;
-                let state = if stalled { LinkState::Stalled } else { LinkState::Up };
+                let state = if stalled {
+                    LinkState::Stalled
+                } else {
+                    LinkState::Up
+                };
                 self.link.set(state, None);
             }
             let wait_head = w.idle(&out) && s.can_send();
@@ -627,7 +634,11 @@ impl Writing {
 
     /// Write some of `out`, or flush once it is all written. Cancel-safe: the
     /// position moves only when a call returns. `Ok(true)` once flushed.
-    async fn step<W: AsyncWrite + Unpin>(&mut self, wr: &mut W, out: &[u8]) -> Result<bool, LinkError> {
+    async fn step<W: AsyncWrite + Unpin>(
+        &mut self,
+        wr: &mut W,
+        out: &[u8],
+    ) -> Result<bool, LinkError> {
         if self.off < out.len() {
             let n = wr.write(&out[self.off..]).await?;
             if n == 0 {

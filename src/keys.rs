@@ -134,7 +134,8 @@ impl Keys {
                     _ = stop.cancelled() => return,
                 }
                 let k = keys.clone();
-                let Ok((r, s)) = tokio::task::spawn_blocking(move || (k.refresh(&mut seen), seen)).await
+                let Ok((r, s)) =
+                    tokio::task::spawn_blocking(move || (k.refresh(&mut seen), seen)).await
                 else {
                     return;
                 };
@@ -160,12 +161,7 @@ pub const INSECURE_EVERY: Duration = Duration::from_secs(60);
 /// At a relay's start: warn of a key file others can read, watch it, and for
 /// a feed run without a key, say so now and every minute until `stop`.
 /// The ids of the keys held are kept in `stats` for /status.
-pub fn guard(
-    stats: &Arc<FeedStats>,
-    keys: &Keys,
-    insecure: bool,
-    stop: CancellationToken,
-) {
+pub fn guard(stats: &Arc<FeedStats>, keys: &Keys, insecure: bool, stop: CancellationToken) {
     let (feed, role) = (stats.feed.clone(), stats.role);
     if let Some(w) = keys.permission_warning() {
         tracing::warn!(%feed, role, "{w}");

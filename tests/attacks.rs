@@ -109,7 +109,9 @@ fn feed(tag: u8, extra_in: &[&str], extra_eg: &[&str], front: impl FnOnce(u16) -
 fn errors(http: u16, role: &str, reason: &str) -> f64 {
     metric(
         http,
-        &format!(r#"mcast_relay_session_errors_total{{feed="prod",role="{role}",reason="{reason}"}}"#),
+        &format!(
+            r#"mcast_relay_session_errors_total{{feed="prod",role="{role}",reason="{reason}"}}"#
+        ),
     )
     .unwrap_or(0.0)
 }
@@ -238,7 +240,12 @@ fn an_on_path_relay_cannot_inject_forge_replay_or_splice_datagrams() {
                 // The record just sent, again.
                 2 => out.extend_from_slice(frame),
                 // A record of another connection, spliced in.
-                3 => out.extend(k.lock().unwrap().clone().expect("connection 0 kept a record")),
+                3 => out.extend(
+                    k.lock()
+                        .unwrap()
+                        .clone()
+                        .expect("connection 0 kept a record"),
+                ),
                 _ => {}
             }
             out
@@ -259,10 +266,17 @@ fn an_on_path_relay_cannot_inject_forge_replay_or_splice_datagrams() {
         ok.len(),
         bad.len()
     );
-    assert!(bad.is_empty(), "forged bytes reached a customer: {:?}", &bad[..1]);
+    assert!(
+        bad.is_empty(),
+        "forged bytes reached a customer: {:?}",
+        &bad[..1]
+    );
     assert_eq!(ok.len() as u64, n, "the window healed every cut");
     assert!(unexpected >= 1.0, "the injected plain frame was caught");
-    assert!(bad_record >= 3.0, "the forged, replayed and spliced records were caught");
+    assert!(
+        bad_record >= 3.0,
+        "the forged, replayed and spliced records were caught"
+    );
 }
 
 #[test]
@@ -297,17 +311,25 @@ fn flipped_bits_never_reach_a_customer() {
     send(f.src, n, 2000).join().unwrap();
     let (ok, bad) = tally(&rx, n);
     let h = f.p.eg_http;
-    let caught: f64 = ["bad_record", "malformed", "record_too_long", "frame_across_records"]
-        .iter()
-        .map(|r| errors(h, "egress", r))
-        .sum();
+    let caught: f64 = [
+        "bad_record",
+        "malformed",
+        "record_too_long",
+        "frame_across_records",
+    ]
+    .iter()
+    .map(|r| errors(h, "egress", r))
+    .sum();
     eprintln!(
         "bit flips: {} flipped, {} of {n} genuine at the customer, {} corrupted; egress caught {caught}",
         flips.load(Ordering::Relaxed).min(10),
         ok.len(),
         bad.len()
     );
-    assert!(flips.load(Ordering::Relaxed) >= 10, "the test flipped its ten bits");
+    assert!(
+        flips.load(Ordering::Relaxed) >= 10,
+        "the test flipped its ten bits"
+    );
     assert!(bad.is_empty(), "a corrupted datagram reached a customer");
     assert_eq!(ok.len() as u64, n);
     assert!(caught >= 1.0);
@@ -352,7 +374,10 @@ fn a_forged_ack_cannot_silence_the_feed() {
     assert_eq!(link["state"], "up");
     assert_eq!(link["behind"], 0);
     let logs = f.p.ingress.logs();
-    assert!(!logs.contains("18446744073709551615"), "a bogus position was taken: {logs}");
+    assert!(
+        !logs.contains("18446744073709551615"),
+        "a bogus position was taken: {logs}"
+    );
 }
 
 /// Read one whole frame from a blocking stream.
@@ -388,11 +413,19 @@ fn lying_egress(mut s: TcpStream, key: &Key, resume_from: u64, ack: Option<u64>)
         })
     };
     let mut hs = ServerHandshake::new(rand::random(), None);
-    let Some(hello) = read_frame(&mut s) else { return };
-    let Ok(ServerStep::Send(ch)) = hs.on_frame(&hello, lookup) else { return };
+    let Some(hello) = read_frame(&mut s) else {
+        return;
+    };
+    let Ok(ServerStep::Send(ch)) = hs.on_frame(&hello, lookup) else {
+        return;
+    };
     s.write_all(&ch).unwrap();
-    let Some(auth) = read_frame(&mut s) else { return };
-    let Ok(ServerStep::Accepted(a)) = hs.on_frame(&auth, lookup) else { return };
+    let Some(auth) = read_frame(&mut s) else {
+        return;
+    };
+    let Ok(ServerStep::Accepted(a)) = hs.on_frame(&auth, lookup) else {
+        return;
+    };
     let mut sealer = Sealer::new(&a.keys.s2c, a.encrypt);
     let welcome = Frame::Welcome(Welcome {
         resume_from,
@@ -422,8 +455,12 @@ fn a_key_holder_cannot_stall_the_ingress_with_positions_it_never_sent() {
                     0 => lying_egress(s, &key, u64::MAX, None),
                     1 => lying_egress(s, &key, 0, Some(u64::MAX)),
                     _ => {
-                        let Ok(up) = TcpStream::connect(("127.0.0.1", to)) else { return };
-                        for (mut a, mut b) in [(s.try_clone().unwrap(), up.try_clone().unwrap()), (up, s)] {
+                        let Ok(up) = TcpStream::connect(("127.0.0.1", to)) else {
+                            return;
+                        };
+                        for (mut a, mut b) in
+                            [(s.try_clone().unwrap(), up.try_clone().unwrap()), (up, s)]
+                        {
                             std::thread::spawn(move || {
                                 let _ = std::io::copy(&mut a, &mut b);
                                 let _ = b.shutdown(Shutdown::Both);
@@ -478,8 +515,12 @@ fn rogue_ingress(port: u16, key: &Key, records: &[&[(u64, &str)]]) -> (u64, Opti
     s.write_all(&auth).unwrap();
     let mut opener = Opener::new(&keys.s2c, false);
     let mut next_frames = |s: &mut TcpStream| -> Vec<Frame<'static>> {
-        let Some(mut rec) = read_frame(s) else { return vec![] };
-        let Ok(body) = opener.open(&mut rec) else { return vec![] };
+        let Some(mut rec) = read_frame(s) else {
+            return vec![];
+        };
+        let Ok(body) = opener.open(&mut rec) else {
+            return vec![];
+        };
         let (mut v, mut pos, b) = (Vec::new(), 0, &rec[body]);
         while let Ok(Some((f, n))) = frame::decode(&b[pos..], MAX_HANDSHAKE_FRAME) {
             if let Frame::Goodbye { code, reason } = f {
@@ -529,8 +570,21 @@ fn sequence_numbers_never_wrap() {
     let _eg = Proc::spawn(
         "egress",
         &[
-            "egress", "--listen", &listen, "--iface", "127.0.0.1", "--ttl", "1", "--allow",
-            "239.61.5.0/24", "--map", &map, "--http", &http_s, "--key-file", &key_path,
+            "egress",
+            "--listen",
+            &listen,
+            "--iface",
+            "127.0.0.1",
+            "--ttl",
+            "1",
+            "--allow",
+            "239.61.5.0/24",
+            "--map",
+            &map,
+            "--http",
+            &http_s,
+            "--key-file",
+            &key_path,
         ],
     );
     assert!(eventually(Duration::from_secs(10), || get(http, "/readyz")
@@ -556,7 +610,11 @@ fn sequence_numbers_never_wrap() {
         "sequence wrap: customer got {got:?}; first connection resumed at {}, goodbye {:?}; second resumed at {}, goodbye {:?}; gaps_total {gaps}",
         first.0, first.1, second.0, second.1
     );
-    assert_eq!(got, ["wrap 1"], "nothing after 2^64-2, and nothing earlier again");
+    assert_eq!(
+        got,
+        ["wrap 1"],
+        "nothing after 2^64-2, and nothing earlier again"
+    );
     assert_eq!(first, (0, Some(Reject::Protocol.code())));
     assert_eq!(second, (u64::MAX, Some(Reject::Protocol.code())));
     assert_eq!(gaps, 0.0);
@@ -605,12 +663,16 @@ fn tls_middlebox(to: u16, ca: &str, cert: &str, key: &str) -> u16 {
                 let Ok((s, _)) = l.accept().await else { return };
                 let (acceptor, connector) = (acceptor.clone(), connector.clone());
                 tokio::spawn(async move {
-                    let Ok(mut down) = acceptor.accept(s).await else { return };
+                    let Ok(mut down) = acceptor.accept(s).await else {
+                        return;
+                    };
                     let Ok(tcp) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await else {
                         return;
                     };
                     let name = ServerName::try_from("localhost").unwrap();
-                    let Ok(mut up) = connector.connect(name, tcp).await else { return };
+                    let Ok(mut up) = connector.connect(name, tcp).await else {
+                        return;
+                    };
                     let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
                 });
             }
@@ -638,9 +700,25 @@ fn a_tls_terminating_middlebox_cannot_relay_the_handshake() {
     let _eg = Proc::spawn(
         "egress",
         &[
-            "egress", "--listen", &listen, "--iface", "127.0.0.1", "--ttl", "1", "--allow",
-            "239.61.6.0/24", "--map", "239.60.6.0/24=239.61.6.0/24", "--http", &eg_h,
-            "--key-file", &key, "--tls-cert", &srv, "--tls-key", &srv_key,
+            "egress",
+            "--listen",
+            &listen,
+            "--iface",
+            "127.0.0.1",
+            "--ttl",
+            "1",
+            "--allow",
+            "239.61.6.0/24",
+            "--map",
+            "239.60.6.0/24=239.61.6.0/24",
+            "--http",
+            &eg_h,
+            "--key-file",
+            &key,
+            "--tls-cert",
+            &srv,
+            "--tls-key",
+            &srv_key,
         ],
     );
     let mb = tls_middlebox(tcp, &ca, &srv, &srv_key);
@@ -649,8 +727,21 @@ fn a_tls_terminating_middlebox_cannot_relay_the_handshake() {
     let _in = Proc::spawn(
         ing,
         &[
-            "ingress", "--feed", "prod", "--iface", "lo", "--group", &g, "--dest", &dest,
-            "--http", &in_h, "--key-file", &key, "--tls-ca", &ca,
+            "ingress",
+            "--feed",
+            "prod",
+            "--iface",
+            "lo",
+            "--group",
+            &g,
+            "--dest",
+            &dest,
+            "--http",
+            &in_h,
+            "--key-file",
+            &key,
+            "--tls-ca",
+            &ca,
         ],
     );
     let bad_proof = || {

@@ -403,58 +403,6 @@ fn an_egress_killed_and_restarted_loses_nothing() {
     );
 }
 
-/// A TCP proxy the test can cut: every connection through it is closed on `cut`.
-struct Proxy {
-    port: u16,
-    cut: Arc<AtomicBool>,
-}
-
-impl Proxy {
-    fn start(to: u16) -> Proxy {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let cut = Arc::new(AtomicBool::new(false));
-        let c = cut.clone();
-        std::thread::spawn(move || {
-            for s in l.incoming().flatten() {
-                if c.load(Ordering::Relaxed) {
-                    continue;
-                }
-                let Ok(up) = TcpStream::connect(("127.0.0.1", to)) else {
-                    continue;
-                };
-                for (mut a, mut b) in [(s.try_clone().unwrap(), up.try_clone().unwrap()), (up, s)] {
-                    let c = c.clone();
-                    std::thread::spawn(move || {
-                        let mut buf = [0u8; 65536];
-                        a.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-                        loop {
-                            if c.load(Ordering::Relaxed) {
-                                let _ = a.shutdown(std::net::Shutdown::Both);
-                                let _ = b.shutdown(std::net::Shutdown::Both);
-                                return;
-                            }
-                            match std::io::Read::read(&mut a, &mut buf) {
-                                Ok(0) => return,
-                                Ok(n) => {
-                                    if b.write_all(&buf[..n]).is_err() {
-                                        return;
-                                    }
-                                }
-                                Err(e)
-                                    if e.kind() == std::io::ErrorKind::WouldBlock
-                                        || e.kind() == std::io::ErrorKind::TimedOut => {}
-                                Err(_) => return,
-                            }
-                        }
-                    });
-                }
-            }
-        });
-        Proxy { port, cut }
-    }
-}
-
 #[test]
 fn a_cut_link_reconnects_without_loss_or_duplicates() {
     let port = free_udp();

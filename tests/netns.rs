@@ -57,9 +57,11 @@ impl Netns {
     fn spawn(&self, name: &str, args: &[&str]) -> Proc {
         let mut all = vec!["netns", "exec", &self.0, BIN];
         all.extend(args);
+        // Relays run keyed, as in production (see common::test_key).
         let child = Command::new("ip")
             .args(&all)
             .env("RUST_LOG", "info")
+            .env("MCAST_RELAY_KEY", test_key())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

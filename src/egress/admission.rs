@@ -164,7 +164,10 @@ mod tests {
             flood.push(t);
         }
         assert!(!real.cut.is_cancelled(), "the key holder kept its place");
-        assert!(!talker.cut.is_cancelled(), "one that spoke outranks the silent");
+        assert!(
+            !talker.cut.is_cancelled(),
+            "one that spoke outranks the silent"
+        );
         assert!(evicted.iter().all(|e| e.standing == Standing::Silent));
         assert_eq!(evicted.len(), 10_000 + 2 - MAX_PENDING);
         assert_eq!(
@@ -186,9 +189,16 @@ mod tests {
             mine.push(t);
         }
         assert!(others.iter().all(|t| !t.cut.is_cancelled()));
-        assert_eq!(mine.iter().filter(|t| !t.cut.is_cancelled()).count(), MAX_PER_SOURCE);
+        assert_eq!(
+            mine.iter().filter(|t| !t.cut.is_cancelled()).count(),
+            MAX_PER_SOURCE
+        );
         // The oldest went first: the survivors are the last eight.
-        assert!(mine[1000 - MAX_PER_SOURCE..].iter().all(|t| !t.cut.is_cancelled()));
+        assert!(
+            mine[1000 - MAX_PER_SOURCE..]
+                .iter()
+                .all(|t| !t.cut.is_cancelled())
+        );
     }
 
     #[test]

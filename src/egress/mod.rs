@@ -21,7 +21,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ns;
 use crate::config::EgressFeed;
-use admission::{MAX_PENDING, MAX_PER_SOURCE, Standing, Ticket};
 use crate::net::addr::remap;
 use crate::net::batch::SendBatch;
 use crate::net::link::{self, LinkError};
@@ -37,6 +36,7 @@ use crate::wire::dedup::{Emitted, Verdict};
 use crate::wire::frame::MAX_HANDSHAKE_FRAME;
 use crate::wire::handshake::{Accepted, FeedKeys, Reject, ServerHandshake};
 use crate::wire::session::{self, DataRef, EgressEvent, EgressSession, End};
+use admission::{MAX_PENDING, MAX_PER_SOURCE, Standing, Ticket};
 
 /// From accept to the client's proof, TLS included.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -172,7 +172,12 @@ impl Egress {
         let mut tasks = tokio::task::JoinSet::new();
         for (_, feeds, _) in &self.listeners {
             for f in feeds.values() {
-                crate::keys::guard(&f.stats, &f.cfg.keys, f.cfg.insecure_no_auth, shutdown.clone());
+                crate::keys::guard(
+                    &f.stats,
+                    &f.cfg.keys,
+                    f.cfg.insecure_no_auth,
+                    shutdown.clone(),
+                );
             }
         }
         for (listener, feeds, tls) in self.listeners {
@@ -317,7 +322,10 @@ async fn handshake(
         }
         _ = ticket.cut.cancelled() => Err(Cut::Evicted),
     };
-    let served = |f: Option<String>| f.filter(|f| l.feeds.contains_key(f)).unwrap_or_else(|| "-".into());
+    let served = |f: Option<String>| {
+        f.filter(|f| l.feeds.contains_key(f))
+            .unwrap_or_else(|| "-".into())
+    };
     match r {
         Ok(Ok(a)) => Some((stream, a)),
         Ok(Err((feed, e))) => {
@@ -332,7 +340,8 @@ async fn handshake(
             fail(&feed, reject.label());
             warn_limited!(l.limit(), %peer, %feed, reason = reject.label(), "handshake cut: {why}");
             let bye = reject.goodbye_bytes(&why);
-            let _ = tokio::time::timeout(Duration::from_millis(200), link::send(&mut stream, &bye)).await;
+            let _ = tokio::time::timeout(Duration::from_millis(200), link::send(&mut stream, &bye))
+                .await;
             None
         }
     }
@@ -366,7 +375,9 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, ticket: Ticket, l: Arc<Lis
     // Take over from whoever sent this feed before; without a key, never:
     // a stranger could otherwise kick the real sender off again and again.
     let me = CancellationToken::new();
-    let my_id = feed.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let my_id = feed
+        .connections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let busy = {
         let mut active = feed.active.lock().expect("active lock");
         match active.as_ref() {
@@ -381,10 +392,14 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, ticket: Ticket, l: Arc<Lis
         }
     };
     if busy {
-        l.metrics.handshake_failed(&accepted.feed, "egress", Reject::FeedBusy.label());
+        l.metrics
+            .handshake_failed(&accepted.feed, "egress", Reject::FeedBusy.label());
         warn_limited!(l.limit(), %peer, feed = %accepted.feed, "refused a second unauthenticated sender: without a key a feed is never taken over");
         let mut s = EgressSession::new(&accepted.keys, accepted.encrypt, now, 0, &[]);
-        s.close(Reject::FeedBusy, "this unauthenticated feed has a sender; it is never taken over");
+        s.close(
+            Reject::FeedBusy,
+            "this unauthenticated feed has a sender; it is never taken over",
+        );
         let mut out = Vec::new();
         s.poll_transmit(now, &mut out);
         let _ = tokio::time::timeout(Duration::from_secs(1), link::send(&mut stream, &out)).await;

@@ -209,7 +209,9 @@ pub async fn server_handshake<S: AsyncRead + AsyncWrite + Unpin>(
         let step = hs.on_frame(&fb.bytes()[range], &lookup);
         progress(hs.presented_known_key());
         match step {
-            Ok(ServerStep::Send(reply)) => send(s, &reply).await.map_err(|e| (named(hs), e.into()))?,
+            Ok(ServerStep::Send(reply)) => {
+                send(s, &reply).await.map_err(|e| (named(hs), e.into()))?
+            }
             Ok(ServerStep::Accepted(a)) => return Ok(*a),
             Err(HandshakeError::Refuse { reject, detail }) => {
                 let bye = reject.goodbye_bytes(&detail);

@@ -212,12 +212,16 @@ impl FeedStats {
     /// An established link ended other than cleanly (a bad record, a
     /// protocol violation, a dead peer, ...).
     pub fn session_ended(&self, reason: &str) {
-        self.session_errors.get_or_create(&self.reason(reason)).inc();
+        self.session_errors
+            .get_or_create(&self.reason(reason))
+            .inc();
     }
 
     /// Established links ended for `reason` so far.
     pub fn session_errors(&self, reason: &str) -> u64 {
-        self.session_errors.get_or_create(&self.reason(reason)).get()
+        self.session_errors
+            .get_or_create(&self.reason(reason))
+            .get()
     }
 
     pub fn handshake_failed(&self, reason: &str) {
@@ -247,7 +251,10 @@ impl FeedStats {
 
     /// Handshake failures over every reason.
     pub fn handshake_failures_sum(&self) -> u64 {
-        self.handshake_failures_by_reason().iter().map(|x| x.1).sum()
+        self.handshake_failures_by_reason()
+            .iter()
+            .map(|x| x.1)
+            .sum()
     }
 
     /// Drops per reason, the reasons with none left out.

@@ -35,9 +35,13 @@ pub struct Key {
 /// Why a key or key list was refused; the message says the fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
-    #[error("{at}not a key: a key is ID:SECRET, 16 and 64 hex digits; make one with `mcast-relay keygen`")]
+    #[error(
+        "{at}not a key: a key is ID:SECRET, 16 and 64 hex digits; make one with `mcast-relay keygen`"
+    )]
     Form { at: String },
-    #[error("{at}the secret is {len} bytes; at least {MIN_SECRET} random bytes are needed (`mcast-relay keygen`)")]
+    #[error(
+        "{at}the secret is {len} bytes; at least {MIN_SECRET} random bytes are needed (`mcast-relay keygen`)"
+    )]
     Short { at: String, len: usize },
     #[error("{at}the secret is over {MAX_SECRET} bytes")]
     Long { at: String },
@@ -192,10 +196,28 @@ mod tests {
             ("marketdata-2024!", "not a key"),
             (&"ab".repeat(32), "not a key"),
             (&format!("00112233aabbccdd:{}", "ab".repeat(31)), "31 bytes"),
-            (&format!("00112233aabbccdd:{}", "00".repeat(32)), "too few distinct"),
-            (&format!("00112233aabbccdd:{}", hex::encode("marketdata-2024!marketdata-2024!")), "too few distinct"),
-            (&format!("00112233aabbccdd:{}", hex::encode("The quick brown fox jumps over!!")), "printable text"),
-            ("0011:7f3a9c41e2d05b86a1f47c3e9d2b6085c4e1a7f3926d0b58e3c7a14f9b2d6e08", "not a key"),
+            (
+                &format!("00112233aabbccdd:{}", "00".repeat(32)),
+                "too few distinct",
+            ),
+            (
+                &format!(
+                    "00112233aabbccdd:{}",
+                    hex::encode("marketdata-2024!marketdata-2024!")
+                ),
+                "too few distinct",
+            ),
+            (
+                &format!(
+                    "00112233aabbccdd:{}",
+                    hex::encode("The quick brown fox jumps over!!")
+                ),
+                "printable text",
+            ),
+            (
+                "0011:7f3a9c41e2d05b86a1f47c3e9d2b6085c4e1a7f3926d0b58e3c7a14f9b2d6e08",
+                "not a key",
+            ),
             (&format!("{GOOD}0"), "not a key"),
         ] {
             let e = Key::parse(bad).unwrap_err().to_string();
@@ -220,7 +242,13 @@ mod tests {
         assert!(e.to_string().starts_with("line 1, item 2: "), "{e}");
         assert_eq!(Key::parse_list("# nothing\n"), Err(KeyError::Empty));
         let c = Key::generate().to_line();
-        assert_eq!(Key::parse_list(&format!("{a}\n{b}\n{c}")), Err(KeyError::TooMany(3)));
-        assert!(matches!(Key::parse_list(&format!("{a}\n{a}")), Err(KeyError::SameId(_))));
+        assert_eq!(
+            Key::parse_list(&format!("{a}\n{b}\n{c}")),
+            Err(KeyError::TooMany(3))
+        );
+        assert!(matches!(
+            Key::parse_list(&format!("{a}\n{a}")),
+            Err(KeyError::SameId(_))
+        ));
     }
 }

@@ -11,7 +11,9 @@ pub struct Emitted {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Emit it; `gap` datagrams before it never came.
-    Emit { gap: u64 },
+    Emit {
+        gap: u64,
+    },
     Duplicate,
 }
 
@@ -69,6 +71,10 @@ mod tests {
         assert_eq!(e.check(u64::MAX - 1), Verdict::Emit { gap: 0 });
         assert_eq!(e.check(u64::MAX), Verdict::Emit { gap: 0 });
         assert_eq!(e.check(u64::MAX), Verdict::Duplicate);
-        assert_eq!(e.check(0), Verdict::Duplicate, "an earlier datagram is never emitted again");
+        assert_eq!(
+            e.check(0),
+            Verdict::Duplicate,
+            "an earlier datagram is never emitted again"
+        );
     }
 }

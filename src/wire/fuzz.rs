@@ -57,7 +57,8 @@ pub fn frames(data: &[u8]) {
 pub fn handshake(data: &[u8]) {
     let key = Key::parse(
         "0f0e0d0c0b0a0908:5d2c8e1f7a3b9d064e8c2a5f1b7d3e90c6a4f2e8d0b5c7a3e9f1d3b5a7c9e2f4",
-    ).expect("valid key");
+    )
+    .expect("valid key");
     let lookup = |f: &str| {
         (f == "prod").then(|| FeedKeys {
             keys: vec![key.clone()],

@@ -255,7 +255,9 @@ impl ClientHandshake {
                 );
                 Ok((auth, keys))
             }
-            Frame::Goodbye { code, reason } => Err(HandshakeError::Refused(Goodbye { code, reason })),
+            Frame::Goodbye { code, reason } => {
+                Err(HandshakeError::Refused(Goodbye { code, reason }))
+            }
             other => Err(HandshakeError::refuse(
                 Reject::Unexpected,
                 format!("unexpected {} during the handshake", other.name()),
@@ -293,7 +295,10 @@ pub enum ServerStep {
 
 enum ServerState {
     AwaitHello,
-    AwaitAuth { hello: Box<Hello>, keys: SessionKeys },
+    AwaitAuth {
+        hello: Box<Hello>,
+        keys: SessionKeys,
+    },
     Done,
 }
 
@@ -335,7 +340,12 @@ impl ServerHandshake {
     ) -> Result<ServerStep, HandshakeError> {
         let f = match frame::decode(bytes, MAX_HANDSHAKE_FRAME) {
             Ok(Some((f, n))) if n == bytes.len() => f,
-            Ok(_) => return Err(HandshakeError::refuse(Reject::Malformed, "not one whole frame")),
+            Ok(_) => {
+                return Err(HandshakeError::refuse(
+                    Reject::Malformed,
+                    "not one whole frame",
+                ));
+            }
             Err(e) => return Err(HandshakeError::refuse(Reject::Malformed, e.to_string())),
         };
         match (std::mem::replace(&mut self.state, ServerState::Done), f) {
@@ -409,22 +419,27 @@ impl ServerHandshake {
                     format!("feed {:?} requires a key", h.feed),
                 ));
             }
-            (false, AuthMethod::PreSharedKey) => match feed.keys.iter().find(|k| k.id() == h.key_id) {
-                Some(k) => Some(k.clone()),
-                None => {
-                    return Err(HandshakeError::refuse(
-                        Reject::UnknownKey,
-                        format!(
-                            "key id {} is not a key of feed {:?}",
-                            hex::encode(h.key_id),
-                            h.feed
-                        ),
-                    ));
+            (false, AuthMethod::PreSharedKey) => {
+                match feed.keys.iter().find(|k| k.id() == h.key_id) {
+                    Some(k) => Some(k.clone()),
+                    None => {
+                        return Err(HandshakeError::refuse(
+                            Reject::UnknownKey,
+                            format!(
+                                "key id {} is not a key of feed {:?}",
+                                hex::encode(h.key_id),
+                                h.feed
+                            ),
+                        ));
+                    }
                 }
-            },
+            }
         };
         let mut challenge = Vec::new();
-        frame::encode(&Frame::Challenge(Challenge { nonce: self.nonce }), &mut challenge);
+        frame::encode(
+            &Frame::Challenge(Challenge { nonce: self.nonce }),
+            &mut challenge,
+        );
         let th = kdf::transcript(bytes, &challenge);
         let keys = kdf::derive(key.as_ref().map(Key::secret), self.exporter.as_ref(), &th);
         self.state = ServerState::AwaitAuth {
@@ -450,7 +465,10 @@ mod tests {
         }
     }
 
-    fn run(client_key: Option<&str>, server_keys: &[&str]) -> Result<(Accepted, SessionKeys), HandshakeError> {
+    fn run(
+        client_key: Option<&str>,
+        server_keys: &[&str],
+    ) -> Result<(Accepted, SessionKeys), HandshakeError> {
         let keys: Vec<Key> = server_keys.iter().map(|k| Key::parse(k).unwrap()).collect();
         let lookup = |f: &str| (f == "prod").then(|| FeedKeys { keys: keys.clone() });
         let ck = client_key.map(|k| Key::parse(k).unwrap());
@@ -484,7 +502,10 @@ mod tests {
         assert!(a.authenticated);
         assert_eq!(a.keys, ck, "both sides derive the same keys");
         assert_eq!((a.sender.as_str(), a.stream_id), ("dc-a", 42));
-        assert!(run(Some(K2), &[K1, K2]).is_ok(), "next key accepted during rotation");
+        assert!(
+            run(Some(K2), &[K1, K2]).is_ok(),
+            "next key accepted during rotation"
+        );
         assert!(!run(None, &[]).unwrap().0.authenticated);
         assert_eq!(refused(run(None, &[K1])), Reject::AuthRequired);
         assert_eq!(refused(run(Some(K1), &[])), Reject::AuthUnavailable);
@@ -494,10 +515,16 @@ mod tests {
     #[test]
     fn the_egress_says_nothing_keyed_before_the_client_proves() {
         let key = Key::parse(K1).unwrap();
-        let lookup = |_: &str| Some(FeedKeys { keys: vec![key.clone()] });
+        let lookup = |_: &str| {
+            Some(FeedKeys {
+                keys: vec![key.clone()],
+            })
+        };
         let (_, hello) = ClientHandshake::start(params(Some(&key)), [7; 32], None);
         let mut s = ServerHandshake::new([9; 32], None);
-        let ServerStep::Send(challenge) = s.on_frame(&hello, lookup).unwrap() else { panic!() };
+        let ServerStep::Send(challenge) = s.on_frame(&hello, lookup).unwrap() else {
+            panic!()
+        };
         // The Challenge is the server nonce and nothing else: the same bytes for any key.
         let mut expect = Vec::new();
         frame::encode(&Frame::Challenge(Challenge { nonce: [9; 32] }), &mut expect);
@@ -518,13 +545,19 @@ mod tests {
         // An on-path relay that rewrites any field of the Hello (here the stream
         // id) changes the transcript, so the client's proof no longer verifies.
         let key = Key::parse(K1).unwrap();
-        let lookup = |_: &str| Some(FeedKeys { keys: vec![key.clone()] });
+        let lookup = |_: &str| {
+            Some(FeedKeys {
+                keys: vec![key.clone()],
+            })
+        };
         let (c, hello) = ClientHandshake::start(params(Some(&key)), [7; 32], None);
         let mut p = params(Some(&key));
         p.stream_id = 43;
         let (_, altered) = ClientHandshake::start(p, [7; 32], None);
         let mut s = ServerHandshake::new([9; 32], None);
-        let ServerStep::Send(ch) = s.on_frame(&altered, lookup).unwrap() else { panic!() };
+        let ServerStep::Send(ch) = s.on_frame(&altered, lookup).unwrap() else {
+            panic!()
+        };
         let (auth, _) = c.on_reply(&ch).unwrap();
         let _ = hello;
         assert_eq!(
@@ -538,10 +571,16 @@ mod tests {
         // A TLS-terminating middlebox has one TLS session with each side, so
         // the exporters differ and the relayed proof fails.
         let key = Key::parse(K1).unwrap();
-        let lookup = |_: &str| Some(FeedKeys { keys: vec![key.clone()] });
+        let lookup = |_: &str| {
+            Some(FeedKeys {
+                keys: vec![key.clone()],
+            })
+        };
         let (c, hello) = ClientHandshake::start(params(Some(&key)), [7; 32], Some([1; 32]));
         let mut s = ServerHandshake::new([9; 32], Some([2; 32]));
-        let ServerStep::Send(ch) = s.on_frame(&hello, lookup).unwrap() else { panic!() };
+        let ServerStep::Send(ch) = s.on_frame(&hello, lookup).unwrap() else {
+            panic!()
+        };
         let (auth, _) = c.on_reply(&ch).unwrap();
         assert_eq!(
             refused(s.on_frame(&auth, lookup).map(|_| unreachable!())),
@@ -566,7 +605,10 @@ mod tests {
         frame::encode(&Frame::Hello(h.clone()), &mut v1);
         let mut s = ServerHandshake::new([9; 32], None);
         match s.on_frame(&v1, |_| Some(FeedKeys::default())) {
-            Err(HandshakeError::Refuse { reject: Reject::BadVersion, detail }) => {
+            Err(HandshakeError::Refuse {
+                reject: Reject::BadVersion,
+                detail,
+            }) => {
                 assert!(detail.contains("upgrade the ingress"), "{detail}")
             }
             other => panic!("{other:?}"),
@@ -578,7 +620,10 @@ mod tests {
         let mut s = ServerHandshake::new([9; 32], None);
         assert!(matches!(
             s.on_frame(&bad, |_| Some(FeedKeys::default())),
-            Err(HandshakeError::Refuse { reject: Reject::Malformed, .. })
+            Err(HandshakeError::Refuse {
+                reject: Reject::Malformed,
+                ..
+            })
         ));
     }
 
@@ -587,7 +632,11 @@ mod tests {
         for r in Reject::ALL {
             assert_eq!(Reject::from_code(r.code()), Some(r));
         }
-        assert_eq!(Reject::TakenOver.code(), 10, "v1's codes keep their numbers");
+        assert_eq!(
+            Reject::TakenOver.code(),
+            10,
+            "v1's codes keep their numbers"
+        );
         assert_eq!(Reject::BadRecord.code(), 15);
         assert_eq!(Reject::from_code(0), None);
         assert_eq!(Reject::from_code(99), None);
@@ -600,7 +649,10 @@ mod tests {
         frame::encode(&Frame::Ack { next_seq: 1 }, &mut ack);
         assert!(matches!(
             s.on_frame(&ack, |_| Some(FeedKeys::default())),
-            Err(HandshakeError::Refuse { reject: Reject::Unexpected, .. })
+            Err(HandshakeError::Refuse {
+                reject: Reject::Unexpected,
+                ..
+            })
         ));
     }
 }

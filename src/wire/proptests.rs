@@ -52,23 +52,25 @@ fn owned() -> impl Strategy<Value = Owned> {
             proptest::collection::vec(addr(), 0..20),
             (any::<bool>(), "[a-z0-9._:-]{0,64}"),
         )
-            .prop_map(|(version, a, stream_id, nonce, key_id, feed, manifest, (encrypt, sender))| {
-                Owned::Frame(Frame::Hello(Hello {
-                    version,
-                    auth: if a {
-                        AuthMethod::PreSharedKey
-                    } else {
-                        AuthMethod::None
-                    },
-                    stream_id,
-                    nonce,
-                    key_id,
-                    feed,
-                    manifest,
-                    encrypt,
-                    sender,
-                }))
-            }),
+            .prop_map(
+                |(version, a, stream_id, nonce, key_id, feed, manifest, (encrypt, sender))| {
+                    Owned::Frame(Frame::Hello(Hello {
+                        version,
+                        auth: if a {
+                            AuthMethod::PreSharedKey
+                        } else {
+                            AuthMethod::None
+                        },
+                        stream_id,
+                        nonce,
+                        key_id,
+                        feed,
+                        manifest,
+                        encrypt,
+                        sender,
+                    }))
+                }
+            ),
         any::<[u8; 32]>().prop_map(|nonce| Owned::Frame(Frame::Challenge(Challenge { nonce }))),
         any::<[u8; 32]>().prop_map(|proof| Owned::Frame(Frame::Auth(Auth { proof }))),
         (any::<u64>(), any::<u32>()).prop_map(|(resume_from, heartbeat_ms)| Owned::Frame(

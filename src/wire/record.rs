@@ -168,7 +168,10 @@ mod tests {
     #[test]
     fn a_record_opens_to_its_frames_in_both_modes() {
         for encrypt in [false, true] {
-            let (mut s, mut o) = (Sealer::new(&[5; 32], encrypt), Opener::new(&[5; 32], encrypt));
+            let (mut s, mut o) = (
+                Sealer::new(&[5; 32], encrypt),
+                Opener::new(&[5; 32], encrypt),
+            );
             let f = [Frame::Ack { next_seq: 9 }, Frame::Heartbeat { sent_ns: 3 }];
             let mut rec = sealed(&mut s, &f);
             assert_eq!(check(&rec, usize::MAX).unwrap(), Some(rec.len()));
@@ -177,7 +180,10 @@ mod tests {
                 f.iter().for_each(|f| encode(f, &mut p));
                 p
             };
-            assert_eq!(rec[FRAME_HEADER..rec.len() - TAG_LEN] == plain[..], !encrypt);
+            assert_eq!(
+                rec[FRAME_HEADER..rec.len() - TAG_LEN] == plain[..],
+                !encrypt
+            );
             let body = o.open(&mut rec).unwrap();
             assert_eq!(&rec[body.clone()], &plain[..]);
             let (first, _) = decode(&rec[body], usize::MAX).unwrap().unwrap();
@@ -197,13 +203,29 @@ mod tests {
             assert!(o.open(&mut bad).is_err(), "bit {i} flipped went unnoticed");
         }
         let mut o = Opener::new(&[5; 32], false);
-        assert_eq!(o.open(&mut r1.clone()), Err(RecordError::BadTag), "reordered");
+        assert_eq!(
+            o.open(&mut r1.clone()),
+            Err(RecordError::BadTag),
+            "reordered"
+        );
         let mut o = Opener::new(&[5; 32], false);
         o.open(&mut r0.clone()).unwrap();
-        assert_eq!(o.open(&mut r0.clone()), Err(RecordError::BadTag), "replayed");
+        assert_eq!(
+            o.open(&mut r0.clone()),
+            Err(RecordError::BadTag),
+            "replayed"
+        );
         let mut o = Opener::new(&[6; 32], false);
-        assert_eq!(o.open(&mut r0.clone()), Err(RecordError::BadTag), "other key");
+        assert_eq!(
+            o.open(&mut r0.clone()),
+            Err(RecordError::BadTag),
+            "other key"
+        );
         let mut o = Opener::new(&[5; 32], true);
-        assert_eq!(o.open(&mut r0.clone()), Err(RecordError::BadTag), "other mode");
+        assert_eq!(
+            o.open(&mut r0.clone()),
+            Err(RecordError::BadTag),
+            "other mode"
+        );
     }
 }

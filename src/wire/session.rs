@@ -93,7 +93,9 @@ pub enum End {
     BadRecord(RecordError),
     /// Ingress: the egress's first record did not open, so it does not hold
     /// our key (or a TLS-terminating middlebox sits between us).
-    #[error("the egress did not prove it holds our key (wrong key, or a middlebox relaying the handshake)")]
+    #[error(
+        "the egress did not prove it holds our key (wrong key, or a middlebox relaying the handshake)"
+    )]
     NoProof,
     #[error("protocol violation: {0}")]
     Violation(Violation),
@@ -620,7 +622,10 @@ impl EgressSession {
 pub enum IngressEvent {
     /// The egress proved itself; resume at [`resume_point`] and call
     /// [`IngressSession::start`].
-    Welcome { resume_from: u64, heartbeat: Duration },
+    Welcome {
+        resume_from: u64,
+        heartbeat: Duration,
+    },
     /// Everything below this was emitted.
     Acked(u64),
     Closed(End),
@@ -661,13 +666,7 @@ pub struct IngressSession {
 
 impl IngressSession {
     /// After the Auth was sent: `head` is the window's next sequence number now.
-    pub fn new(
-        keys: &SessionKeys,
-        encrypt: bool,
-        now: Instant,
-        head: u64,
-        initial: &[u8],
-    ) -> Self {
+    pub fn new(keys: &SessionKeys, encrypt: bool, now: Instant, head: u64, initial: &[u8]) -> Self {
         IngressSession {
             core: Core {
                 inbox: Inbox::new(&keys.s2c, encrypt, MAX_S2C_BODY, initial),

@@ -11,7 +11,11 @@ use super::record::{self, Sealer};
 use super::session::*;
 
 fn keys() -> SessionKeys {
-    kdf::derive(Some(&[1; 32]), None, &kdf::transcript(b"hello", b"challenge"))
+    kdf::derive(
+        Some(&[1; 32]),
+        None,
+        &kdf::transcript(b"hello", b"challenge"),
+    )
 }
 
 fn g() -> SocketAddrV4 {
@@ -142,7 +146,10 @@ fn datagrams_cross_in_order_and_are_acknowledged_at_the_cadence() {
     assert_eq!(e.processed(), 3);
     // The Welcome counted as the last transmit at t0: the Ack waits for 50 ms.
     let mut out = Vec::new();
-    assert!(!e.poll_transmit(t0 + 49 * MS, &mut out), "no Ack before 50 ms");
+    assert!(
+        !e.poll_transmit(t0 + 49 * MS, &mut out),
+        "no Ack before 50 ms"
+    );
     assert_eq!(e.poll_timeout(), Some(t0 + ACK_EVERY));
     assert!(e.poll_transmit(t0 + ACK_EVERY, &mut out));
     feed_ingress(&mut i, &out, t0 + ACK_EVERY);
@@ -157,12 +164,21 @@ fn heartbeats_go_out_after_a_second_of_silence() {
     let Pair { mut i, mut e, t0 } = pair(0, 0, 0);
     let mut out = Vec::new();
     assert!(!e.poll_transmit(t0 + 999 * MS, &mut out));
-    assert!(e.poll_transmit(t0 + HEARTBEAT, &mut out), "egress heartbeat");
+    assert!(
+        e.poll_transmit(t0 + HEARTBEAT, &mut out),
+        "egress heartbeat"
+    );
     assert!(!i.poll_transmit(t0 + 999 * MS, &mut out));
     assert_eq!(i.poll_timeout(), Some(t0 + HEARTBEAT));
     out.clear();
-    assert!(i.poll_transmit(t0 + HEARTBEAT, &mut out), "ingress heartbeat");
-    assert!(!i.poll_transmit(t0 + HEARTBEAT, &mut Vec::new()), "one transmit in flight");
+    assert!(
+        i.poll_transmit(t0 + HEARTBEAT, &mut out),
+        "ingress heartbeat"
+    );
+    assert!(
+        !i.poll_transmit(t0 + HEARTBEAT, &mut Vec::new()),
+        "one transmit in flight"
+    );
     i.on_written(t0 + HEARTBEAT);
     feed_egress(&mut e, &out, t0 + HEARTBEAT, usize::MAX);
     assert!(egress_events(&mut e).is_empty(), "a heartbeat is no event");
@@ -207,7 +223,10 @@ fn an_ack_beyond_what_was_sent_ends_the_session_and_says_why() {
         feed_ingress(&mut i, &out, t0 + MS);
         assert_eq!(
             closed_ingress(&mut i),
-            End::Violation(Violation::AckBeyondSent { ack: bogus, sent: 3 })
+            End::Violation(Violation::AckBeyondSent {
+                ack: bogus,
+                sent: 3
+            })
         );
         assert_eq!(i.acked(), 0, "the bogus position is never taken");
         let mut bye = Vec::new();
@@ -318,10 +337,16 @@ fn injected_plain_frames_and_bad_framing_are_violations() {
     let mut inj = Vec::new();
     frame::encode_data(0, 0, g(), g(), b"FORGED", &mut inj);
     feed_egress(&mut e1, &inj, t0, usize::MAX);
-    assert_eq!(closed_egress(&mut e1), End::Violation(Violation::Unexpected("Data")));
+    assert_eq!(
+        closed_egress(&mut e1),
+        End::Violation(Violation::Unexpected("Data"))
+    );
     // A frame whose length runs past its record, and an empty record.
     for (body, want) in [
-        (vec![0, 0, 0, 9, frame::kind::HEARTBEAT, 0], Violation::FrameAcrossRecords),
+        (
+            vec![0, 0, 0, 9, frame::kind::HEARTBEAT, 0],
+            Violation::FrameAcrossRecords,
+        ),
         (vec![], Violation::EmptyRecord),
     ] {
         let Pair { mut i, mut e, t0 } = pair(0, 10, 0);
@@ -342,7 +367,10 @@ fn injected_plain_frames_and_bad_framing_are_violations() {
     frame::encode(&Frame::Ack { next_seq: 1 }, &mut out);
     i.seal_data(&mut out, start, 1);
     feed_egress(&mut e, &out, t0, usize::MAX);
-    assert_eq!(closed_egress(&mut e), End::Violation(Violation::Unexpected("Ack")));
+    assert_eq!(
+        closed_egress(&mut e),
+        End::Violation(Violation::Unexpected("Ack"))
+    );
 }
 
 #[test]
@@ -357,7 +385,9 @@ fn goodbyes_end_the_session_and_carry_their_reason() {
     feed_egress(&mut e, &[rec, bye].concat(), t0, usize::MAX);
     let ev = egress_events(&mut e);
     assert_eq!(ev.len(), 3);
-    let EgressEvent::Closed(end) = &ev[2].0 else { panic!("{ev:?}") };
+    let EgressEvent::Closed(end) = &ev[2].0 else {
+        panic!("{ev:?}")
+    };
     assert!(end.is_clean(), "{end:?}");
     assert_eq!(end.peer_reject(), Some(Reject::ShuttingDown));
     // Taken over: the egress acks what it handled and says goodbye; the
@@ -369,13 +399,21 @@ fn goodbyes_end_the_session_and_carry_their_reason() {
     assert_eq!(egress_events(&mut e).len(), 2);
     e.close(Reject::TakenOver, "another sender took over this feed");
     let mut out = Vec::new();
-    assert!(e.poll_transmit(t0 + MS, &mut out), "final Ack and Goodbye, without waiting 50 ms");
+    assert!(
+        e.poll_transmit(t0 + MS, &mut out),
+        "final Ack and Goodbye, without waiting 50 ms"
+    );
     assert!(e.is_done());
-    assert_eq!(egress_events(&mut e), vec![(EgressEvent::Closed(End::Closed(Reject::TakenOver)), vec![])]);
+    assert_eq!(
+        egress_events(&mut e),
+        vec![(EgressEvent::Closed(End::Closed(Reject::TakenOver)), vec![])]
+    );
     feed_ingress(&mut i, &out, t0 + MS);
     let ev = ingress_events(&mut i);
     assert_eq!(ev[0], IngressEvent::Acked(2));
-    let IngressEvent::Closed(end) = &ev[1] else { panic!("{ev:?}") };
+    let IngressEvent::Closed(end) = &ev[1] else {
+        panic!("{ev:?}")
+    };
     assert_eq!(end.peer_reject(), Some(Reject::TakenOver));
     assert!(!end.is_clean());
 }
@@ -387,9 +425,16 @@ fn the_first_record_proves_the_egress() {
     let mut i = IngressSession::new(&keys(), false, t0, 0, &[]);
     feed_ingress(&mut i, &Reject::Loop.goodbye_bytes("would loop"), t0);
     let end = closed_ingress(&mut i);
-    assert!(matches!(end, End::Refused(ref g) if g.reject() == Some(Reject::Loop)), "{end:?}");
+    assert!(
+        matches!(end, End::Refused(ref g) if g.reject() == Some(Reject::Loop)),
+        "{end:?}"
+    );
     // A first record sealed with other keys: this egress does not hold our key.
-    let other = kdf::derive(Some(&[2; 32]), None, &kdf::transcript(b"hello", b"challenge"));
+    let other = kdf::derive(
+        Some(&[2; 32]),
+        None,
+        &kdf::transcript(b"hello", b"challenge"),
+    );
     let mut e = EgressSession::new(&other, false, t0, 0, &[]);
     let mut out = Vec::new();
     e.poll_transmit(t0, &mut out);
@@ -404,22 +449,36 @@ fn the_first_record_proves_the_egress() {
     let mut i = IngressSession::new(&keys(), false, t0, 0, &[]);
     feed_ingress(&mut i, &out, t0);
     let end = closed_ingress(&mut i);
-    assert!(matches!(end, End::Goodbye(ref g) if g.reject() == Some(Reject::Loop)), "{end:?}");
+    assert!(
+        matches!(end, End::Goodbye(ref g) if g.reject() == Some(Reject::Loop)),
+        "{end:?}"
+    );
 }
 
 #[test]
 fn a_link_that_cannot_write_what_it_holds_is_stalled() {
     let Pair { mut i, e: _, t0 } = pair(0, 0, 0);
-    assert!(!i.stalled(t0 + 2 * STALL_AFTER), "idle and caught up is not stalled");
+    assert!(
+        !i.stalled(t0 + 2 * STALL_AFTER),
+        "idle and caught up is not stalled"
+    );
     let t1 = t0 + 100 * MS;
     i.set_head(t1, 100);
     let _ = data_record(&mut i, &[0]);
     // The write blocks (a full TCP window): stalled one second after data began to wait.
     assert!(!i.stalled(t1 + STALL_AFTER - MS));
-    assert_eq!(i.poll_timeout(), Some(t1 + STALL_AFTER), "the stall has a deadline");
+    assert_eq!(
+        i.poll_timeout(),
+        Some(t1 + STALL_AFTER),
+        "the stall has a deadline"
+    );
     assert!(i.stalled(t1 + STALL_AFTER));
     i.handle_timeout(t1 + STALL_AFTER);
-    assert_eq!(i.poll_timeout(), Some(t0 + DEAD_AFTER), "noted once, no busy loop");
+    assert_eq!(
+        i.poll_timeout(),
+        Some(t0 + DEAD_AFTER),
+        "noted once, no busy loop"
+    );
     let t2 = t1 + STALL_AFTER + 100 * MS;
     i.on_written(t2);
     assert!(!i.stalled(t2), "progress clears it");
@@ -435,7 +494,10 @@ fn encrypted_records_carry_the_same_link() {
     let mut out = Vec::new();
     e.poll_transmit(t0, &mut out);
     feed_ingress(&mut i, &out, t0);
-    assert!(matches!(ingress_events(&mut i)[0], IngressEvent::Welcome { .. }));
+    assert!(matches!(
+        ingress_events(&mut i)[0],
+        IngressEvent::Welcome { .. }
+    ));
     i.start(t0, 0);
     let rec = data_record(&mut i, &[0, 1, 2, 3, 4]);
     assert!(

@@ -32,7 +32,9 @@ impl Proc {
     /// `--key-file` nor `--insecure-no-auth` gets [`test_key`].
     pub fn spawn(name: &str, args: &[&str]) -> Proc {
         let relay = matches!(args.first(), Some(&("ingress" | "egress" | "run")));
-        let own = args.iter().any(|a| *a == "--key-file" || *a == "--insecure-no-auth");
+        let own = args
+            .iter()
+            .any(|a| *a == "--key-file" || *a == "--insecure-no-auth");
         Proc::spawn_with_key(name, args, (relay && !own).then(test_key))
     }
 
@@ -358,4 +360,110 @@ pub fn certs(dir: &std::path::Path) -> [String; 5] {
         w("cli.pem", &cli),
         w("cli.key", &cli_key),
     ]
+}
+
+/// A TCP proxy to 127.0.0.1:`to` that the test can cut (every connection
+/// closed, new ones refused while `cut` is set), kick (the connections of now
+/// closed, new ones taken) and slow down (each direction's bytes held `delay`).
+pub struct Proxy {
+    pub port: u16,
+    pub cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Proxy {
+    pub fn start(to: u16) -> Proxy {
+        Proxy::with_delay(to, Duration::ZERO)
+    }
+
+    pub fn with_delay(to: u16, delay: Duration) -> Proxy {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let generation = Arc::new(AtomicU64::new(0));
+        let (c, g) = (cut.clone(), generation.clone());
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten().take(10_000) {
+                if c.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let Ok(up) = std::net::TcpStream::connect(("127.0.0.1", to)) else {
+                    continue;
+                };
+                let mine = g.load(Ordering::Relaxed);
+                for (a, b) in [(s.try_clone().unwrap(), up.try_clone().unwrap()), (up, s)] {
+                    let (c, g) = (c.clone(), g.clone());
+                    let gone =
+                        move || c.load(Ordering::Relaxed) || g.load(Ordering::Relaxed) != mine;
+                    std::thread::spawn(move || pipe(a, b, delay, gone));
+                }
+            }
+        });
+        Proxy {
+            port,
+            cut,
+            generation,
+        }
+    }
+
+    /// Close every connection through the proxy now; new ones get through.
+    pub fn kick(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Copy `a` to `b`, each piece `delay` later than it came, until either side
+/// closes or `gone()`.
+fn pipe(
+    mut a: std::net::TcpStream,
+    b: std::net::TcpStream,
+    delay: Duration,
+    gone: impl Fn() -> bool + Send + 'static,
+) {
+    use std::io::Write;
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
+    let mut w = b.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        for (due, bytes) in rx {
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if w.write_all(&bytes).is_err() {
+                return;
+            }
+        }
+    });
+    a.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        if gone() {
+            break;
+        }
+        match a.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if tx
+                    .send((Instant::now() + delay, buf[..n].to_vec()))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+    }
+    drop(tx);
+    if gone() {
+        let _ = a.shutdown(std::net::Shutdown::Both);
+        let _ = b.shutdown(std::net::Shutdown::Both);
+    }
+    let _ = writer.join();
+    let _ = a.shutdown(std::net::Shutdown::Both);
+    let _ = b.shutdown(std::net::Shutdown::Both);
 }
