@@ -303,6 +303,16 @@ pub struct EgressArgs {
         value_name = "FROM=TO"
     )]
     pub fanout: Vec<MapRule>,
+    /// Merge several live senders of a feed (two datacenter hosts, or one per
+    /// line) by the venue's sequence numbers: each packet once, in order per
+    /// channel, whichever sender delivered it first [default: none, one sender
+    /// at a time, a newcomer takes over].
+    #[arg(long, env = "MCAST_RELAY_MERGE", value_enum)]
+    pub merge: Option<crate::egress::merge::MergeFormat>,
+    /// With --merge: how long a datagram after a gap waits for another sender
+    /// to fill it [default: 100ms].
+    #[arg(long, env = "MCAST_RELAY_MERGE_WAIT", value_parser = crate::tools::parse_duration)]
+    pub merge_wait: Option<Duration>,
     /// TLS on the link: this egress's certificate chain (PEM).
     #[arg(long, env = "MCAST_RELAY_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -419,6 +429,10 @@ impl EgressArgs {
             f.ttl = self.ttl.unwrap_or(f.ttl);
             f.sndbuf = self.sndbuf.unwrap_or(f.sndbuf);
             f.fanout = self.fanout.clone();
+            f.merge = self.merge.unwrap_or(f.merge);
+            f.merge_wait_ms = self
+                .merge_wait
+                .map_or(f.merge_wait_ms, |d| d.as_millis() as u64);
             f.tls_cert = self.tls_cert.clone();
             f.tls_key = self.tls_key.clone();
             f.tls_client_ca = self.tls_client_ca.clone();

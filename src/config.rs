@@ -60,6 +60,9 @@ fn d_ttl() -> u32 {
 fn d_emf() -> u64 {
     60
 }
+fn d_merge_wait_ms() -> u64 {
+    100
+}
 
 /// One feed carried by an ingress.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -160,6 +163,13 @@ pub struct EgressFeed {
     /// the rest), so a group can be served to more than one group's members.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fanout: Vec<MapRule>,
+    /// Merge several live senders by the venue's sequence numbers (deribit,
+    /// starbase, testhdr), by content (hash), or take one sender at a time (none).
+    #[serde(default)]
+    pub merge: crate::egress::merge::MergeFormat,
+    /// How long a datagram after a gap waits for another sender to fill it, ms.
+    #[serde(default = "d_merge_wait_ms")]
+    pub merge_wait_ms: u64,
     #[serde(skip)]
     pub keys: Keys,
 }
@@ -509,6 +519,8 @@ impl EgressFeed {
             tls_key: None,
             tls_client_ca: None,
             fanout: Vec::new(),
+            merge: Default::default(),
+            merge_wait_ms: d_merge_wait_ms(),
             keys: Keys::default(),
         }
     }

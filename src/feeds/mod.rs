@@ -1,8 +1,10 @@
 //! Payload formats the tools understand, and the sequence tracking they share.
 
+pub mod arbiter;
 pub mod deribit;
 pub mod pcap;
 pub mod seq;
+pub mod sequenced;
 pub mod starbase;
 pub mod testhdr;
 

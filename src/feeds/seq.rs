@@ -167,6 +167,13 @@ impl SeqTracker {
         }
     }
 
+    /// Was `s` seen (within the window behind the highest number)?
+    pub fn has(&self, s: u64) -> bool {
+        self.next.is_some_and(|n| s < n && n - s <= WINDOW)
+            && self.first.is_some_and(|f| s >= f)
+            && self.is_set(s)
+    }
+
     /// The next number expected (one past the highest seen).
     pub fn next(&self) -> Option<u64> {
         self.next

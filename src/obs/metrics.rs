@@ -100,6 +100,7 @@ pub struct Metrics {
     link_stalled: Family<PeerLabels, Gauge>,
     session_errors: Family<ReasonLabels, Counter>,
     failures: Arc<Failures>,
+    senders: super::senders::Families,
     feeds: Mutex<Vec<Arc<FeedStats>>>,
 }
 
@@ -156,6 +157,9 @@ pub struct FeedStats {
     pub authenticated: Gauge,
     /// The public ids of the keys held, current first (for /status).
     key_ids: Mutex<Vec<String>>,
+    /// Egress, merged feeds: each sender and channel.
+    pub senders: super::senders::FeedSenders,
+    families: super::senders::Families,
     /// Seconds since a datagram last came in (set by `obs::watch`).
     pub silent_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// When these handles were made, ns since the epoch: a feed that never
@@ -229,6 +233,21 @@ impl FeedStats {
         self.handshake_failures
             .get_or_create(&self.reason(reason))
             .inc();
+    }
+
+    /// The handles of one sender of this (egress) feed.
+    pub fn sender(&self, name: &str) -> Arc<super::senders::SenderStats> {
+        self.senders.sender(&self.families, &self.feed, name)
+    }
+
+    /// The gap counter of one channel of this (egress) feed.
+    pub fn channel(&self, name: &str) -> Counter {
+        self.senders.channel(&self.families, &self.feed, name)
+    }
+
+    /// The merge's counters of this feed: datagrams it could not number, and held now.
+    pub fn merge(&self) -> (Counter, Gauge) {
+        self.families.merge(&self.feed)
     }
 
     pub fn set_key_ids(&self, ids: Vec<String>) {
@@ -361,6 +380,7 @@ impl Metrics {
             link_stalled: Family::default(),
             session_errors: Family::default(),
             failures: Arc::default(),
+            senders: Default::default(),
             feeds: Mutex::new(Vec::new()),
             registry: Registry::default(),
         };
@@ -473,6 +493,7 @@ impl Metrics {
             "Established links that ended other than cleanly, by reason (bad_record: bytes that failed authentication; protocol violations; dead_peer; ...)",
             m.session_errors.clone(),
         );
+        m.senders.register(&mut registry);
         Metrics { registry, ..m }
     }
 
@@ -522,6 +543,8 @@ impl Metrics {
             degraded: self.degraded.get_or_create_owned(&l),
             authenticated: self.authenticated.get_or_create_owned(&l),
             key_ids: Mutex::default(),
+            senders: Default::default(),
+            families: self.senders.clone(),
             silent_seconds: self.silent.get_or_create_owned(&l),
             created_ns: crate::clock::now_ns(),
             reconnects_all: Counter::default(),

@@ -7,6 +7,7 @@ pub mod links;
 pub mod logs;
 pub mod metrics;
 pub mod page;
+pub mod senders;
 pub mod watch;
 
 use std::sync::Arc;

@@ -18,9 +18,10 @@ use hdrhistogram::Histogram;
 use nix::poll::PollFlags;
 use serde::Serialize;
 
+use crate::feeds::arbiter::{Arbiter, Side, SideStats};
 use crate::feeds::seq::{Seen, SeqTracker};
-use crate::feeds::starbase::{self, Arbiter, Side};
 use crate::feeds::{deribit, testhdr};
+use crate::feeds::{sequenced, starbase};
 use crate::net::addr::GroupPort;
 use crate::net::batch::RecvBatch;
 use crate::net::mcast::{self, Iface, Membership};
@@ -404,12 +405,7 @@ impl State {
             },
             // A frame whose length disagrees still counts (as a mismatch) when its
             // first message is schema 1; anything else is not this format.
-            Format::Deribit => match deribit::Frame::parse(p).filter(|f| {
-                f.length_ok(p.len())
-                    || p.get(deribit::FRAME_LEN..)
-                        .and_then(deribit::MsgHeader::parse)
-                        .is_some_and(|h| h.schema == deribit::SCHEMA_ID)
-            }) {
+            Format::Deribit => match sequenced::deribit_frame(p) {
                 Some(f) => {
                     let c = self.chan(stream, Some(f.channel as u32), ab);
                     c.length_mismatches += !f.length_ok(p.len()) as u64;
@@ -422,7 +418,7 @@ impl State {
                 }
                 None => self.untagged(stream, ab),
             },
-            Format::Starbase => match starbase::Header::parse(p).filter(|h| h.seq >= 0) {
+            Format::Starbase => match sequenced::starbase_header(p) {
                 Some(h) => {
                     if h.sending_ns > 0 {
                         latency = Some(h.sending_ns as u64);
@@ -640,7 +636,7 @@ pub fn run(a: &ListenArgs, stop: &AtomicBool, live: &Live) -> std::io::Result<Li
     Ok(report(&st, a.format == Format::Auto, start.elapsed()))
 }
 
-fn side_report(group: SocketAddrV4, s: &starbase::SideStats) -> SideReport {
+fn side_report(group: SocketAddrV4, s: &SideStats) -> SideReport {
     SideReport {
         group: group.to_string(),
         packets: s.packets,

@@ -15,6 +15,8 @@ pub enum Verdict {
         gap: u64,
     },
     Duplicate,
+    /// From a stream that is no longer this sender\'s (a connection taken over).
+    Stale,
 }
 
 impl Emitted {
@@ -29,7 +31,10 @@ impl Emitted {
 
     /// The session refuses `u64::MAX` already; here nothing wraps either, so
     /// an earlier datagram can never be emitted again.
-    pub fn check(&mut self, seq: u64) -> Verdict {
+    pub fn check(&mut self, stream_id: u64, seq: u64) -> Verdict {
+        if stream_id != self.stream_id {
+            return Verdict::Stale;
+        }
         let s = seq as u128;
         let gap = match self.next_seq {
             Some(n) if s < n => return Verdict::Duplicate,
@@ -38,6 +43,11 @@ impl Emitted {
         };
         self.next_seq = Some(s + 1);
         Verdict::Emit { gap }
+    }
+
+    /// The stream it follows now, and whether it has seen any datagram of it.
+    pub fn stream(&self) -> (u64, bool) {
+        (self.stream_id, self.next_seq.is_some())
     }
 
     /// The next sequence expected (saturated at 2^64-1).
@@ -52,27 +62,34 @@ mod tests {
 
     #[test]
     fn duplicates_and_gaps() {
+        const S: u64 = 5;
         let mut e = Emitted::default();
         assert_eq!(e.begin(5), 0);
-        assert_eq!(e.check(10), Verdict::Emit { gap: 0 });
-        assert_eq!(e.check(11), Verdict::Emit { gap: 0 });
-        assert_eq!(e.check(11), Verdict::Duplicate);
-        assert_eq!(e.check(14), Verdict::Emit { gap: 2 });
+        assert_eq!(e.check(S, 10), Verdict::Emit { gap: 0 });
+        assert_eq!(e.check(S, 11), Verdict::Emit { gap: 0 });
+        assert_eq!(e.check(S, 11), Verdict::Duplicate);
+        assert_eq!(e.check(S, 14), Verdict::Emit { gap: 2 });
         assert_eq!(e.begin(5), 15, "same stream resumes");
-        assert_eq!(e.check(12), Verdict::Duplicate);
+        assert_eq!(e.check(S, 12), Verdict::Duplicate);
         assert_eq!(e.begin(6), 0, "a new stream starts over");
-        assert_eq!(e.check(0), Verdict::Emit { gap: 0 });
+        assert_eq!(e.check(6, 0), Verdict::Emit { gap: 0 });
+        assert_eq!(
+            e.check(5, 20),
+            Verdict::Stale,
+            "the old stream's last datagrams"
+        );
     }
 
     #[test]
     fn the_top_of_the_range_never_wraps() {
+        const S: u64 = 1;
         let mut e = Emitted::default();
         e.begin(1);
-        assert_eq!(e.check(u64::MAX - 1), Verdict::Emit { gap: 0 });
-        assert_eq!(e.check(u64::MAX), Verdict::Emit { gap: 0 });
-        assert_eq!(e.check(u64::MAX), Verdict::Duplicate);
+        assert_eq!(e.check(S, u64::MAX - 1), Verdict::Emit { gap: 0 });
+        assert_eq!(e.check(S, u64::MAX), Verdict::Emit { gap: 0 });
+        assert_eq!(e.check(S, u64::MAX), Verdict::Duplicate);
         assert_eq!(
-            e.check(0),
+            e.check(S, 0),
             Verdict::Duplicate,
             "an earlier datagram is never emitted again"
         );

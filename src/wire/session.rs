@@ -422,6 +422,8 @@ pub struct EgressSession {
     acked: u64,
     last_ack: Instant,
     welcome: Option<Welcome>,
+    /// Acks stay below this (the driver still holds it, e.g. a merge waiting on a gap).
+    ack_limit: Option<u64>,
 }
 
 impl EgressSession {
@@ -452,6 +454,7 @@ impl EgressSession {
                 resume_from,
                 heartbeat_ms: HEARTBEAT.as_millis() as u32,
             }),
+            ack_limit: None,
         }
     }
 
@@ -557,16 +560,12 @@ impl EgressSession {
         {
             frame::encode(&frame::Frame::Welcome(w), out);
         }
-        let ack_due = self.processed > self.acked
-            && (closing || now.duration_since(self.last_ack) >= ACK_EVERY);
+        let ackable = self.ackable();
+        let ack_due =
+            ackable > self.acked && (closing || now.duration_since(self.last_ack) >= ACK_EVERY);
         if ack_due {
-            frame::encode(
-                &frame::Frame::Ack {
-                    next_seq: self.processed,
-                },
-                out,
-            );
-            self.acked = self.processed;
+            frame::encode(&frame::Frame::Ack { next_seq: ackable }, out);
+            self.acked = ackable;
             self.last_ack = now;
         }
         if closing {
@@ -597,10 +596,21 @@ impl EgressSession {
             return None;
         }
         let mut t = self.core.live.dead_at().min(self.core.live.heartbeat_at());
-        if self.processed > self.acked {
+        if self.ackable() > self.acked {
             t = t.min(self.last_ack + ACK_EVERY);
         }
         Some(t)
+    }
+
+    /// What an Ack may say now: everything handled, short of what the driver holds.
+    fn ackable(&self) -> u64 {
+        self.ack_limit
+            .map_or(self.processed, |l| l.min(self.processed))
+    }
+
+    /// Keep Acks below `seq` (the driver still holds it), or lift the limit.
+    pub fn limit_ack(&mut self, below: Option<u64>) {
+        self.ack_limit = below;
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {

@@ -1,0 +1,184 @@
+//! Emitting a feed's datagrams as multicast: remap (`--map`), extra copies
+//! (`--fanout`), the guard (multicast only, `--allow`, never fragmented), and
+//! batches sent with one `sendmmsg`, pointing straight into the buffer the
+//! datagrams were read into.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddrV4;
+use std::ops::Range;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+
+use crate::clock::now_ns;
+use crate::config::EgressFeed;
+use crate::net::addr::remap;
+use crate::net::batch::SendBatch;
+use crate::obs::metrics::{FeedStats, GroupStats};
+
+/// Per-group counter handles kept; past this, looked up each time.
+const MAX_GROUP_HANDLES: usize = 1024;
+
+/// Why a datagram is not emitted to a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Refusal {
+    NotMulticast,
+    NotAllowed,
+    TooBig,
+}
+
+impl Refusal {
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::NotMulticast => "not_multicast",
+            Refusal::NotAllowed => "not_allowed",
+            Refusal::TooBig => "too_big",
+        }
+    }
+
+    fn why(self) -> &'static str {
+        match self {
+            Refusal::NotMulticast => "not a multicast group (the egress emits multicast only)",
+            Refusal::NotAllowed => "outside every --allow rule",
+            Refusal::TooBig => "larger than the interface MTU allows unfragmented",
+        }
+    }
+}
+
+pub struct Emitter {
+    sock: UdpSocket,
+    batch: SendBatch,
+    pending: Vec<(SocketAddrV4, Range<usize>)>,
+    recv_ns: Vec<u64>,
+    warned: HashSet<(SocketAddrV4, Refusal)>,
+    groups: HashMap<SocketAddrV4, Arc<GroupStats>>,
+    max_payload: usize,
+    cfg: EgressFeed,
+    stats: Arc<FeedStats>,
+}
+
+impl Emitter {
+    pub fn new(
+        sock: UdpSocket,
+        max_payload: usize,
+        cfg: EgressFeed,
+        stats: Arc<FeedStats>,
+    ) -> Emitter {
+        Emitter {
+            sock,
+            batch: SendBatch::new(cfg.batch),
+            pending: Vec::with_capacity(cfg.batch),
+            recv_ns: Vec::with_capacity(cfg.batch),
+            warned: HashSet::new(),
+            groups: HashMap::new(),
+            max_payload,
+            cfg,
+            stats,
+        }
+    }
+
+    /// Queue a datagram for `group` (before `--map`), its payload at `payload`
+    /// of the buffer the next [`Self::flush`] gets. Returns whether the batch is full.
+    pub fn queue(&mut self, group: SocketAddrV4, payload: Range<usize>, recv_ns: u64) -> bool {
+        let main = remap(&self.cfg.map, group);
+        for i in 0..=self.cfg.fanout.len() {
+            let dst = match i {
+                0 => main,
+                _ => match self.cfg.fanout[i - 1].apply(group) {
+                    Some(d) if d != main => d,
+                    _ => continue,
+                },
+            };
+            let refusal = if !dst.ip().is_multicast() {
+                Some(Refusal::NotMulticast)
+            } else if !self.cfg.allow.iter().any(|c| c.contains(*dst.ip())) {
+                Some(Refusal::NotAllowed)
+            } else if payload.len() > self.max_payload {
+                Some(Refusal::TooBig)
+            } else {
+                None
+            };
+            match refusal {
+                Some(r) => self.refuse(dst, r),
+                None => {
+                    self.pending.push((dst, payload.clone()));
+                    self.recv_ns.push(recv_ns);
+                }
+            }
+        }
+        self.pending.len() >= self.batch.capacity()
+    }
+
+    /// Drop and count; log once per group and reason.
+    fn refuse(&mut self, dst: SocketAddrV4, r: Refusal) {
+        self.stats.dropped(r.label(), 1);
+        if self.warned.len() < 1024 && self.warned.insert((dst, r)) {
+            tracing::warn!(feed = %self.cfg.feed, group = %dst, reason = r.label(), "dropping datagrams: {} (logged once per group)", r.why());
+        }
+    }
+
+    /// Send everything queued with sendmmsg, waiting for the socket if it is full.
+    pub async fn flush(&mut self, buf: &[u8]) {
+        let mut done = 0;
+        while done < self.pending.len() {
+            let (sock, batch, pending) = (&self.sock, &mut self.batch, &self.pending[done..]);
+            let r = sock.try_io(Interest::WRITABLE, || {
+                batch.send(sock.as_fd(), buf, pending)
+            });
+            match r {
+                Ok(n) => {
+                    self.sent(done, n);
+                    done += n;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let _ = self.sock.writable().await;
+                }
+                Err(e) => {
+                    // The first datagram of the rest failed: count it and go on.
+                    let reason = if e.raw_os_error() == Some(libc::EMSGSIZE) {
+                        "too_big"
+                    } else {
+                        "send_error"
+                    };
+                    self.stats.dropped(reason, 1);
+                    tracing::debug!(error = %e, group = %self.pending[done].0, "multicast send failed");
+                    done += 1;
+                }
+            }
+        }
+        self.pending.clear();
+        self.recv_ns.clear();
+    }
+
+    /// Count `n` datagrams sent from `pending[from..]`.
+    fn sent(&mut self, from: usize, n: usize) {
+        let stats = &self.stats;
+        let now = now_ns();
+        stats
+            .last_in_ns
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+        for i in from..from + n {
+            let (dst, range) = &self.pending[i];
+            let len = range.len() as u64;
+            stats.datagrams_out.inc();
+            stats.bytes_out.inc_by(len);
+            // One handle per group, kept (a label lookup per datagram would cost a lock).
+            let g = match self.groups.get(dst) {
+                Some(g) => g.clone(),
+                None if self.groups.len() < MAX_GROUP_HANDLES => self
+                    .groups
+                    .entry(*dst)
+                    .or_insert_with(|| stats.group(*dst))
+                    .clone(),
+                None => stats.group(*dst),
+            };
+            g.datagrams_out.inc();
+            g.bytes_out.inc_by(len);
+            stats
+                .latency
+                .observe(now.saturating_sub(self.recv_ns[i]) as f64 * 1e-9);
+        }
+    }
+}

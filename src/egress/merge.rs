@@ -1,0 +1,744 @@
+//! Merging the copies that several senders carry of one feed (two datacenter
+//! hosts, or one host per line), by the venue's own sequence numbers, so a
+//! customer gets each packet once, in order per channel, whichever path
+//! delivered it first.
+//!
+//! Per channel: the first copy of a number to arrive is emitted, later copies
+//! are dropped and counted. A packet that arrives after a gap (its sender
+//! skipped numbers) is held while another live sender has not yet reached it
+//! and could still fill the gap; it goes out, in order, as soon as the gap is
+//! filled, when every other sender has passed it, or after `max_wait`. A
+//! packet the format cannot number is emitted once by its content (the hash
+//! dedupe below). Nothing here allocates per datagram but a held packet.
+//!
+//! `--merge hash` dedupes by content alone, over a bounded window: a copy that
+//! comes more than [`HASH_WINDOW`] datagrams or [`HASH_AGE`] after the first is
+//! emitted again, and a venue that sends two identical datagrams within the
+//! window has the second dropped.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasher, Hasher};
+use std::net::SocketAddrV4;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+
+use crate::feeds::seq::{Seen, SeqTracker};
+use crate::feeds::sequenced::{self, Sequencing};
+use crate::obs::metrics::FeedStats;
+use crate::obs::senders::SenderStats;
+
+/// Content hashes remembered by the dedupe.
+pub const HASH_WINDOW: usize = 65_536;
+/// ... for at most this long.
+pub const HASH_AGE: Duration = Duration::from_secs(2);
+/// Channels merged one by one; past this, by content.
+pub const MAX_CHANNELS: usize = 4096;
+/// Bytes of held payloads at most; past this, a gap is given up at once.
+pub const MAX_HELD_BYTES: usize = 16 << 20;
+/// Lag samples: the weight of a new one in the moving average.
+const LAG_WEIGHT: f64 = 0.05;
+/// First arrival times remembered per channel, for the lag of later copies.
+const FIRSTS: usize = 1024;
+
+/// How an egress feed merges its senders.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum MergeFormat {
+    /// One sender at a time; a new one takes over (no merge).
+    #[default]
+    None,
+    /// Deribit legacy: channelId and the u32 sequenceNumber.
+    Deribit,
+    /// Deribit Starbase: channelId, seqNum and messageCount.
+    Starbase,
+    /// The test header of `mcast-relay publish`.
+    Testhdr,
+    /// By content, for feeds without sequence numbers (a bounded window).
+    Hash,
+}
+
+impl MergeFormat {
+    fn sequencing(self) -> Option<Sequencing> {
+        match self {
+            MergeFormat::Deribit => Some(Sequencing::Deribit),
+            MergeFormat::Starbase => Some(Sequencing::Starbase),
+            MergeFormat::Testhdr => Some(Sequencing::TestHdr),
+            MergeFormat::None | MergeFormat::Hash => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MergeFormat::None => "none",
+            MergeFormat::Deribit => "deribit",
+            MergeFormat::Starbase => "starbase",
+            MergeFormat::Testhdr => "testhdr",
+            MergeFormat::Hash => "hash",
+        }
+    }
+}
+
+/// What to do with a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Emit it, before what [`Released`] holds.
+    Emit,
+    /// A later copy of what was emitted (or is held): drop it.
+    Late,
+    /// Kept until the gap before it is filled or given up (see [`Released`]).
+    Held,
+    /// It goes out in [`Released`], in its place among datagrams released
+    /// before it (a copy: emit nothing from the caller's buffer).
+    InReleased,
+}
+
+/// Held datagrams that became due, in order, with their payloads.
+#[derive(Default)]
+pub struct Released {
+    pub buf: Vec<u8>,
+    pub items: Vec<ReleasedItem>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReleasedItem {
+    pub group: SocketAddrV4,
+    pub payload: Range<usize>,
+    pub recv_ns: u64,
+    sender: usize,
+    link_seq: u64,
+}
+
+impl Released {
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.items.clear();
+    }
+
+    fn push(&mut self, h: Held, sender: usize) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&h.payload);
+        self.items.push(ReleasedItem {
+            group: h.group,
+            payload: start..self.buf.len(),
+            recv_ns: h.recv_ns,
+            sender,
+            link_seq: h.link_seq,
+        });
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ChanId {
+    group: SocketAddrV4,
+    channel: u32,
+}
+
+struct Held {
+    end: u64,
+    sender: usize,
+    link_seq: u64,
+    group: SocketAddrV4,
+    recv_ns: u64,
+    arrived_ns: u64,
+    payload: Vec<u8>,
+}
+
+/// One sender's view of one channel.
+#[derive(Default)]
+struct Copy {
+    /// One past the highest number it delivered.
+    pos: Option<u64>,
+    own: Option<Box<SeqTracker>>,
+    /// It restarted and has not delivered on this channel since.
+    fresh: bool,
+}
+
+struct Channel {
+    next: Option<u64>,
+    copies: Vec<Copy>,
+    /// Numbers emitted, to tell which of a sender's gaps another filled.
+    emitted: Box<SeqTracker>,
+    held: BTreeMap<u64, Held>,
+    firsts: Box<[(u64, u64)]>,
+    gaps: Counter,
+}
+
+struct Sender {
+    stats: Arc<SenderStats>,
+    live: bool,
+}
+
+pub struct Merger {
+    seq: Option<Sequencing>,
+    max_wait_ns: u64,
+    senders: Vec<Sender>,
+    channels: HashMap<ChanId, Channel>,
+    dedupe: Dedupe,
+    held_bytes: usize,
+    held_count: usize,
+    stats: Arc<FeedStats>,
+    unparsed: Counter,
+    held_gauge: Gauge,
+}
+
+impl Merger {
+    pub fn new(format: MergeFormat, max_wait: Duration, stats: Arc<FeedStats>) -> Merger {
+        let (unparsed, held_gauge) = stats.merge();
+        Merger {
+            seq: format.sequencing(),
+            max_wait_ns: max_wait.as_nanos() as u64,
+            senders: Vec::new(),
+            channels: HashMap::new(),
+            dedupe: Dedupe::new(HASH_WINDOW, HASH_AGE),
+            held_bytes: 0,
+            held_count: 0,
+            stats,
+            unparsed,
+            held_gauge,
+        }
+    }
+
+    /// Sender `id` connected (`restarted`: with a new stream, so what it
+    /// missed meanwhile counts as its restart gap).
+    pub fn sender_up(&mut self, id: usize, stats: Arc<SenderStats>, restarted: bool) {
+        while self.senders.len() <= id {
+            self.senders.push(Sender {
+                stats: stats.clone(),
+                live: false,
+            });
+        }
+        self.senders[id] = Sender { stats, live: true };
+        if restarted {
+            for c in self.channels.values_mut() {
+                if let Some(copy) = c.copies.get_mut(id) {
+                    copy.fresh = true;
+                }
+            }
+        }
+    }
+
+    /// Sender `id` went away: nothing waits for it any more.
+    pub fn sender_down(&mut self, id: usize, now_ns: u64, out: &mut Released) {
+        if let Some(s) = self.senders.get_mut(id) {
+            s.live = false;
+        }
+        self.release_due(now_ns, out);
+    }
+
+    /// Decide about one datagram from sender `id` (`link_seq` is its sequence
+    /// on that sender's link). Held datagrams that this one set free are
+    /// appended to `out`, to go after it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn accept(
+        &mut self,
+        id: usize,
+        link_seq: u64,
+        group: SocketAddrV4,
+        recv_ns: u64,
+        payload: &[u8],
+        now_ns: u64,
+        out: &mut Released,
+    ) -> Decision {
+        let sender = self.senders[id].stats.clone();
+        sender.datagrams.inc();
+        sender
+            .last_seen_ns
+            .store(now_ns, std::sync::atomic::Ordering::Relaxed);
+        let key = self.seq.and_then(|s| sequenced::key(s, payload));
+        let Some(k) = key.filter(|k| {
+            self.channels.len() < MAX_CHANNELS
+                || self.channels.contains_key(&ChanId {
+                    group,
+                    channel: k.channel,
+                })
+        }) else {
+            if self.seq.is_some() {
+                self.unparsed.inc();
+            }
+            return if self.dedupe.first(group, payload, now_ns) {
+                sender.first.inc();
+                Decision::Emit
+            } else {
+                sender.late.inc();
+                Decision::Late
+            };
+        };
+        let cid = ChanId {
+            group,
+            channel: k.channel,
+        };
+        let stats = &self.stats;
+        let ch = self.channels.entry(cid).or_insert_with(|| Channel {
+            next: None,
+            copies: Vec::new(),
+            emitted: Box::default(),
+            held: BTreeMap::new(),
+            firsts: vec![(u64::MAX, 0); FIRSTS].into_boxed_slice(),
+            gaps: stats.channel(&format!("{group}/{}", k.channel)),
+        });
+        while ch.copies.len() <= id {
+            ch.copies.push(Copy::default());
+        }
+        let seq = match (k.wraps32, ch.next) {
+            (true, Some(n)) => sequenced::unwrap32(n, k.seq as u32),
+            _ => k.seq,
+        };
+        let end = seq.saturating_add(k.count);
+        // This sender's own copy: its gaps, and how many another already filled.
+        {
+            let copy = &mut ch.copies[id];
+            let own = copy.own.get_or_insert_with(Box::default);
+            let before = own.next();
+            if let Seen::Gap(n) = own.on_range(seq, k.count) {
+                let from = before.unwrap_or(seq);
+                let filled = (from..seq)
+                    .take(1 << 16)
+                    .filter(|s| ch.emitted.has(*s))
+                    .count() as u64;
+                if std::mem::take(&mut copy.fresh) {
+                    sender.restart_gaps.inc_by(n);
+                } else {
+                    sender.gaps.inc_by(n);
+                }
+                sender.filled.inc_by(filled);
+            }
+            copy.fresh = false;
+            copy.pos = Some(copy.pos.map_or(end, |p| p.max(end)));
+        }
+        let next = *ch.next.get_or_insert(seq);
+        if end <= next || ch.held.contains_key(&seq) {
+            let (s, t) = ch.firsts[(seq as usize) % FIRSTS];
+            let lag = if s == seq {
+                now_ns.saturating_sub(t)
+            } else {
+                0
+            };
+            lag_sample(&sender, lag as f64 * 1e-9);
+            sender.late.inc();
+            // Its sender's position moved: a held datagram may be due now.
+            self.drain(cid, now_ns, out, false);
+            return Decision::Late;
+        }
+        lag_sample(&sender, 0.0);
+        if seq <= next {
+            emitted(ch, &self.senders, seq, end, id, now_ns);
+            sender.first.inc();
+            self.drain(cid, now_ns, out, false);
+            return Decision::Emit;
+        }
+        // A gap before it: it waits in line with whatever else waits, and
+        // goes out in order when the gap is filled or given up.
+        let full = self.held_bytes + payload.len() > MAX_HELD_BYTES;
+        self.held_bytes += payload.len();
+        self.held_count += 1;
+        ch.held.insert(
+            seq,
+            Held {
+                end,
+                sender: id,
+                link_seq,
+                group,
+                recv_ns,
+                arrived_ns: now_ns,
+                payload: payload.to_vec(),
+            },
+        );
+        let mark = out.items.len();
+        self.drain(cid, now_ns, out, full);
+        let me = out.items[mark..]
+            .iter()
+            .any(|it| it.link_seq == link_seq && it.sender == id);
+        if me {
+            Decision::InReleased
+        } else {
+            self.held_gauge.set(self.held_count as i64);
+            Decision::Held
+        }
+    }
+
+    /// Give up the gaps that waited `max_wait`, and those no live sender can
+    /// fill any more; the held datagrams behind them go to `out`, in order.
+    pub fn release_due(&mut self, now_ns: u64, out: &mut Released) {
+        let ids: Vec<ChanId> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| !c.held.is_empty())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.drain(id, now_ns, out, false);
+        }
+    }
+
+    /// Release the held datagrams of a channel that are due, in order;
+    /// `force`: give up every gap (the held store is full).
+    fn drain(&mut self, cid: ChanId, now_ns: u64, out: &mut Released, force: bool) {
+        let Some(ch) = self.channels.get_mut(&cid) else {
+            return;
+        };
+        while let Some((s, end, from, arrived)) = ch
+            .held
+            .first_key_value()
+            .map(|(s, h)| (*s, h.end, h.sender, h.arrived_ns))
+        {
+            let next = ch.next.unwrap_or(s);
+            let give_up = force
+                || now_ns.saturating_sub(arrived) >= self.max_wait_ns
+                || !can_fill(&self.senders, ch, s, from);
+            if end <= next {
+                // Filled meanwhile by another copy: this one is late.
+                let h = ch.held.pop_first().expect("first").1;
+                self.held_bytes -= h.payload.len();
+                self.held_count -= 1;
+                if let Some(snd) = self.senders.get(h.sender) {
+                    snd.stats.late.inc();
+                }
+                continue;
+            }
+            if s > next && !give_up {
+                break;
+            }
+            if s > next {
+                ch.gaps.inc_by(s - next);
+                self.stats.gaps.inc_by(s - next);
+            }
+            let h = ch.held.pop_first().expect("first").1;
+            self.held_bytes -= h.payload.len();
+            self.held_count -= 1;
+            emitted(ch, &self.senders, s.max(next), end, from, now_ns);
+            if let Some(snd) = self.senders.get(h.sender) {
+                snd.stats.first.inc();
+            }
+            out.push(h, from);
+        }
+        self.held_gauge.set(self.held_count as i64);
+    }
+
+    /// When the next held datagram's wait is over, ns since the epoch.
+    pub fn next_deadline_ns(&self) -> Option<u64> {
+        self.channels
+            .values()
+            .filter_map(|c| c.held.values().map(|h| h.arrived_ns).min())
+            .min()
+            .map(|t| t + self.max_wait_ns)
+    }
+
+    /// The lowest link sequence sender `id` has held here: its Acks must stay below it.
+    pub fn lowest_held(&self, id: usize) -> Option<u64> {
+        self.channels
+            .values()
+            .flat_map(|c| c.held.values())
+            .filter(|h| h.sender == id)
+            .map(|h| h.link_seq)
+            .min()
+    }
+
+    pub fn held(&self) -> usize {
+        self.held_count
+    }
+}
+
+/// Could a live sender other than `from` still deliver the numbers before `s`?
+fn can_fill(senders: &[Sender], ch: &Channel, s: u64, from: usize) -> bool {
+    senders.iter().enumerate().any(|(j, snd)| {
+        j != from && snd.live && ch.copies.get(j).and_then(|c| c.pos).is_none_or(|p| p < s)
+    })
+}
+
+/// `seq .. end` went out, first from `from`: note it, and credit the senders
+/// that had skipped these numbers with a gap another filled.
+fn emitted(ch: &mut Channel, senders: &[Sender], seq: u64, end: u64, from: usize, now_ns: u64) {
+    let next = ch.next.unwrap_or(seq).max(end);
+    ch.next = Some(next);
+    ch.emitted.on_range(seq, end - seq);
+    ch.firsts[(seq as usize) % FIRSTS] = (seq, now_ns);
+    for (j, c) in ch.copies.iter().enumerate() {
+        if j == from {
+            continue;
+        }
+        if let Some(own) = &c.own
+            && own.next().is_some_and(|n| n > seq)
+            && !own.has(seq)
+            && let Some(s) = senders.get(j)
+        {
+            s.stats.filled.inc_by(end - seq);
+        }
+    }
+}
+
+fn lag_sample(s: &SenderStats, lag_s: f64) {
+    let old = s.lag_seconds.get();
+    s.lag_seconds.set(old + LAG_WEIGHT * (lag_s - old));
+}
+
+/// Content dedupe over the last `max` datagrams and `max_age`.
+struct Dedupe {
+    ring: VecDeque<(u64, u64)>,
+    seen: HashSet<u64>,
+    max: usize,
+    max_age_ns: u64,
+    keys: std::collections::hash_map::RandomState,
+}
+
+impl Dedupe {
+    fn new(max: usize, max_age: Duration) -> Dedupe {
+        Dedupe {
+            ring: VecDeque::with_capacity(max),
+            seen: HashSet::with_capacity(2 * max),
+            max,
+            max_age_ns: max_age.as_nanos() as u64,
+            keys: Default::default(),
+        }
+    }
+
+    /// Is this the first copy within the window?
+    fn first(&mut self, group: SocketAddrV4, payload: &[u8], now_ns: u64) -> bool {
+        while let Some(&(h, t)) = self.ring.front() {
+            if self.ring.len() < self.max && now_ns.saturating_sub(t) < self.max_age_ns {
+                break;
+            }
+            self.ring.pop_front();
+            self.seen.remove(&h);
+        }
+        let mut hasher = self.keys.build_hasher();
+        hasher.write(&group.ip().octets());
+        hasher.write_u16(group.port());
+        hasher.write(payload);
+        let h = hasher.finish();
+        if !self.seen.insert(h) {
+            return false;
+        }
+        self.ring.push_back((h, now_ns));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feeds::testhdr;
+    use crate::obs::metrics::Metrics;
+
+    const MS: u64 = 1_000_000;
+
+    fn g() -> SocketAddrV4 {
+        "239.1.1.1:5000".parse().unwrap()
+    }
+
+    fn pkt(seq: u64) -> Vec<u8> {
+        let mut p = vec![0u8; 40];
+        testhdr::write(&mut p, seq, 0);
+        p[30] = seq as u8;
+        p
+    }
+
+    struct T {
+        m: Merger,
+        out: Released,
+        emitted: Vec<u64>,
+        senders: Vec<Arc<SenderStats>>,
+        stats: Arc<FeedStats>,
+    }
+
+    impl T {
+        fn new(format: MergeFormat, n: usize) -> T {
+            let metrics = Metrics::new();
+            let stats = metrics.feed("prod", "egress");
+            let mut m = Merger::new(format, Duration::from_millis(100), stats.clone());
+            let senders: Vec<_> = (0..n).map(|i| stats.sender(&format!("s{i}"))).collect();
+            for (i, s) in senders.iter().enumerate() {
+                m.sender_up(i, s.clone(), false);
+            }
+            T {
+                m,
+                out: Released::default(),
+                emitted: vec![],
+                senders,
+                stats,
+            }
+        }
+
+        fn on(&mut self, id: usize, seq: u64, now: u64) -> Decision {
+            let d = self
+                .m
+                .accept(id, seq, g(), 0, &pkt(seq), now, &mut self.out);
+            if d == Decision::Emit {
+                self.emitted.push(seq);
+            }
+            self.take();
+            if d == Decision::InReleased {
+                Decision::Emit
+            } else {
+                d
+            }
+        }
+
+        fn take(&mut self) {
+            for it in self.out.items.drain(..) {
+                let p = &self.out.buf[it.payload];
+                self.emitted.push(testhdr::parse(p).unwrap().0);
+            }
+            self.out.buf.clear();
+        }
+    }
+
+    #[test]
+    fn the_first_copy_wins_and_later_ones_are_dropped() {
+        let mut t = T::new(MergeFormat::Testhdr, 2);
+        for s in 0..10 {
+            assert_eq!(t.on(s as usize % 2, s, s * MS), Decision::Emit);
+            assert_eq!(t.on(1 - s as usize % 2, s, s * MS + MS / 2), Decision::Late);
+        }
+        assert_eq!(t.emitted, (0..10).collect::<Vec<_>>());
+        assert_eq!(t.senders[0].first.get() + t.senders[1].first.get(), 10);
+        assert_eq!(t.senders[0].late.get() + t.senders[1].late.get(), 10);
+        assert!(
+            t.senders[1].lag_seconds.get() > 0.0,
+            "the later copies' lag is measured"
+        );
+    }
+
+    #[test]
+    fn a_gap_on_one_sender_is_filled_from_the_other_in_order() {
+        let mut t = T::new(MergeFormat::Testhdr, 2);
+        t.on(0, 0, 0);
+        t.on(1, 0, 0);
+        // Sender 0 skips 1 and 2 (its line lost them); sender 1 is a little behind.
+        assert_eq!(
+            t.on(0, 3, MS),
+            Decision::Held,
+            "held: sender 1 can still fill 1..3"
+        );
+        assert_eq!(t.on(0, 4, MS), Decision::Held);
+        assert_eq!(t.m.next_deadline_ns(), Some(MS + 100 * MS));
+        assert_eq!(t.on(1, 1, 2 * MS), Decision::Emit);
+        assert_eq!(
+            t.on(1, 2, 2 * MS),
+            Decision::Emit,
+            "fills the gap; 3 and 4 follow"
+        );
+        assert_eq!(t.on(1, 3, 3 * MS), Decision::Late);
+        assert_eq!(t.emitted, [0, 1, 2, 3, 4], "in order, each once");
+        assert_eq!((t.senders[0].gaps.get(), t.senders[0].filled.get()), (2, 2));
+        assert_eq!(t.stats.gaps.get(), 0, "the merged stream has no gap");
+        assert_eq!(t.m.held(), 0);
+    }
+
+    #[test]
+    fn a_gap_nobody_can_fill_is_given_up_when_every_sender_has_passed_it() {
+        let mut t = T::new(MergeFormat::Testhdr, 2);
+        t.on(0, 0, 0);
+        t.on(1, 0, 0);
+        assert_eq!(t.on(0, 2, MS), Decision::Held);
+        // Sender 1 lacks 1 too (the venue lost it): once it passes 2, 2 goes out.
+        assert_eq!(t.on(1, 2, 2 * MS), Decision::Late, "a copy of the one held");
+        assert_eq!(t.on(1, 3, 2 * MS), Decision::Emit);
+        assert_eq!(t.emitted, [0, 2, 3]);
+        assert_eq!(t.stats.gaps.get(), 1, "1 is missing from the merged stream");
+        let ch: Vec<_> = t.stats.senders.channel_gaps();
+        assert_eq!(ch, vec![("239.1.1.1:5000/0".to_string(), 1)]);
+    }
+
+    #[test]
+    fn a_held_packet_waits_at_most_max_wait_and_not_for_a_sender_that_left() {
+        let mut t = T::new(MergeFormat::Testhdr, 2);
+        t.on(0, 0, 0);
+        assert_eq!(t.on(0, 5, MS), Decision::Held);
+        t.m.release_due(50 * MS, &mut t.out);
+        t.take();
+        assert_eq!(t.emitted, [0], "still waiting at 50 ms");
+        t.m.release_due(101 * MS, &mut t.out);
+        t.take();
+        assert_eq!(t.emitted, [0, 5], "given up at 100 ms");
+        assert_eq!(t.on(0, 7, 102 * MS), Decision::Held);
+        t.m.sender_down(1, 103 * MS, &mut t.out);
+        t.take();
+        assert_eq!(t.emitted, [0, 5, 7], "no one left to fill 6");
+        assert_eq!(t.on(0, 9, 104 * MS), Decision::Emit, "alone, no wait");
+    }
+
+    #[test]
+    fn a_restarted_sender_counts_what_it_missed_as_a_restart_gap() {
+        let mut t = T::new(MergeFormat::Testhdr, 2);
+        for s in 0..5 {
+            t.on(0, s, 0);
+            t.on(1, s, 0);
+        }
+        t.m.sender_down(0, 0, &mut t.out);
+        for s in 5..10 {
+            t.on(1, s, 0);
+        }
+        let s0 = t.senders[0].clone();
+        t.m.sender_up(0, s0, true);
+        t.on(0, 10, 0);
+        assert_eq!(t.on(1, 10, 0), Decision::Late);
+        assert_eq!(
+            (t.senders[0].restart_gaps.get(), t.senders[0].gaps.get()),
+            (5, 0)
+        );
+        assert_eq!(t.senders[0].filled.get(), 5);
+        assert_eq!(t.emitted, (0..11).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn unnumbered_datagrams_are_emitted_once_by_content() {
+        let mut t = T::new(MergeFormat::Testhdr, 2);
+        let raw = b"no header at all".to_vec();
+        let mut out = Released::default();
+        assert_eq!(t.m.accept(0, 0, g(), 0, &raw, 0, &mut out), Decision::Emit);
+        assert_eq!(t.m.accept(1, 0, g(), 0, &raw, MS, &mut out), Decision::Late);
+        let (unparsed, _) = t.stats.merge();
+        assert_eq!(unparsed.get(), 2);
+        let mut h = T::new(MergeFormat::Hash, 2);
+        assert_eq!(h.m.accept(0, 0, g(), 0, &raw, 0, &mut out), Decision::Emit);
+        assert_eq!(h.m.accept(1, 0, g(), 0, &raw, MS, &mut out), Decision::Late);
+        assert_eq!(
+            h.m.accept(1, 0, g(), 0, &raw, 3_000 * MS, &mut out),
+            Decision::Emit,
+            "past the window's age it is new again (the stated limit)"
+        );
+    }
+
+    #[test]
+    fn a_32_bit_counter_wraps_without_a_gap() {
+        use crate::feeds::deribit;
+        let metrics = Metrics::new();
+        let stats = metrics.feed("prod", "egress");
+        let mut m = Merger::new(
+            MergeFormat::Deribit,
+            Duration::from_millis(100),
+            stats.clone(),
+        );
+        m.sender_up(0, stats.sender("a"), false);
+        let mut out = Released::default();
+        for s in [u32::MAX - 1, u32::MAX, 0, 1] {
+            let mut p = vec![0u8; 20];
+            deribit::Frame {
+                length: 12,
+                channel: 1,
+                seq: s,
+            }
+            .write(&mut p);
+            assert_eq!(
+                m.accept(0, 0, g(), 0, &p, 0, &mut out),
+                Decision::Emit,
+                "{s}"
+            );
+        }
+        assert_eq!(stats.gaps.get(), 0);
+    }
+}
