@@ -200,6 +200,17 @@ pub struct IngressArgs {
     /// Interface to join on: a name (eth1) or one of its IPv4 addresses.
     #[arg(long, env = "MCAST_RELAY_IFACE")]
     pub iface: Option<String>,
+    /// A line of the venue on its own interface, NAME=IFACE (e.g. A=eth1,
+    /// B=eth2): each is joined there and sent as its own sender (SENDER:NAME),
+    /// for an egress that merges them (--merge). Instead of --iface.
+    #[arg(
+        long = "line",
+        env = "MCAST_RELAY_LINE",
+        value_delimiter = ',',
+        value_name = "NAME=IFACE",
+        conflicts_with = "iface"
+    )]
+    pub lines: Vec<String>,
     /// Join source-specific: only this sender's datagrams.
     #[arg(long, env = "MCAST_RELAY_SOURCE")]
     pub source: Option<Ipv4Addr>,
@@ -218,9 +229,10 @@ pub struct IngressArgs {
     /// over from itself, another name is another live sender [default: the host name].
     #[arg(long, env = "MCAST_RELAY_SENDER")]
     pub sender: Option<String>,
-    /// Encrypt the link's records as well (they are always authenticated).
-    #[arg(long, env = "MCAST_RELAY_ENCRYPT")]
-    pub encrypt: bool,
+    /// Send the link's records authenticated but not encrypted, readable on
+    /// the wire (they cost more CPU that way) [default: encrypted].
+    #[arg(long, env = "MCAST_RELAY_NO_ENCRYPT")]
+    pub no_encrypt: bool,
     /// Replay window size in bytes, enough for the worst failover at the
     /// feed's peak rate (docs/DEPLOY.md) [default: 768 MiB].
     #[arg(long)]
@@ -313,6 +325,12 @@ pub struct EgressArgs {
     /// to fill it [default: 100ms].
     #[arg(long, env = "MCAST_RELAY_MERGE_WAIT", value_parser = crate::tools::parse_duration)]
     pub merge_wait: Option<Duration>,
+    /// Keep what each feed emitted in DIR/FEED.state (a small memory-mapped
+    /// file), so an egress restarted on the same host resumes every sender
+    /// exactly and emits nothing twice [default: none: a restart may repeat
+    /// up to 50 ms of datagrams].
+    #[arg(long, env = "MCAST_RELAY_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
     /// TLS on the link: this egress's certificate chain (PEM).
     #[arg(long, env = "MCAST_RELAY_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -380,23 +398,39 @@ impl IngressArgs {
                 .feed
                 .as_deref()
                 .context("--feed NAME is required with --group/--dest")?;
-            let iface = self
-                .iface
-                .as_deref()
-                .context("--iface is required: the interface to join on (e.g. eth1 or 10.0.0.5)")?;
-            let mut f = IngressFeed::new(feed, iface, self.groups.clone(), self.dests.clone());
-            f.source = self.source;
-            f.key_file = self.key_file.clone();
-            f.sender = self.sender.clone();
-            f.encrypt = self.encrypt;
-            f.window_bytes = self.window_bytes.unwrap_or(f.window_bytes);
-            f.window_secs = self.window_secs.unwrap_or(f.window_secs);
-            f.rcvbuf = self.rcvbuf.unwrap_or(f.rcvbuf);
-            f.tls_ca = self.tls_ca.clone();
-            f.tls_server_name = self.tls_server_name.clone();
-            f.tls_cert = self.tls_cert.clone();
-            f.tls_key = self.tls_key.clone();
-            c.ingress.push(f);
+            let lines: Vec<(Option<String>, String)> = if self.lines.is_empty() {
+                let iface = self.iface.as_deref().context(
+                    "--iface is required: the interface to join on (e.g. eth1 or 10.0.0.5), or --line NAME=IFACE for each line",
+                )?;
+                vec![(None, iface.to_string())]
+            } else {
+                self.lines
+                    .iter()
+                    .map(|l| {
+                        l.split_once('=')
+                            .map(|(n, i)| (Some(n.trim().to_string()), i.trim().to_string()))
+                            .with_context(|| format!("--line {l}: give NAME=IFACE, e.g. A=eth1"))
+                    })
+                    .collect::<anyhow::Result<_>>()?
+            };
+            for (line, iface) in lines {
+                let mut f = IngressFeed::new(feed, &iface, self.groups.clone(), self.dests.clone());
+                f.line = line;
+                f.source = self.source;
+                f.key_file = self.key_file.clone();
+                f.sender = self.sender.clone();
+                if self.no_encrypt {
+                    f.encrypt = false;
+                }
+                f.window_bytes = self.window_bytes.unwrap_or(f.window_bytes);
+                f.window_secs = self.window_secs.unwrap_or(f.window_secs);
+                f.rcvbuf = self.rcvbuf.unwrap_or(f.rcvbuf);
+                f.tls_ca = self.tls_ca.clone();
+                f.tls_server_name = self.tls_server_name.clone();
+                f.tls_cert = self.tls_cert.clone();
+                f.tls_key = self.tls_key.clone();
+                c.ingress.push(f);
+            }
         }
         if c.ingress.is_empty() {
             bail!(
@@ -430,6 +464,7 @@ impl EgressArgs {
             f.sndbuf = self.sndbuf.unwrap_or(f.sndbuf);
             f.fanout = self.fanout.clone();
             f.merge = self.merge.unwrap_or(f.merge);
+            f.state_dir = self.state_dir.clone();
             f.merge_wait_ms = self
                 .merge_wait
                 .map_or(f.merge_wait_ms, |d| d.as_millis() as u64);

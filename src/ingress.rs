@@ -100,7 +100,7 @@ impl Ingress {
             }
             sockets.push((Arc::new(UdpSocket::from_std(sock)?), port, groups));
         }
-        tracing::info!(feed = %cfg.feed, iface = %iface.name, groups = cfg.groups.len(), dests = ?cfg.dests, "ingress joined");
+        tracing::info!(feed = %cfg.feed, sender = %cfg.sender_name(), iface = %iface.name, groups = cfg.groups.len(), dests = ?cfg.dests, "ingress joined");
         obs.health.ready();
         let tls = match &cfg.tls_ca {
             Some(ca) => {
@@ -115,7 +115,10 @@ impl Ingress {
         let links = cfg
             .dests
             .iter()
-            .map(|d| obs.links.add(&obs.metrics, &cfg.feed, "ingress", d))
+            .map(|d| {
+                obs.links
+                    .add(&obs.metrics, &cfg.feed, "ingress", &cfg.link_name(d))
+            })
             .collect();
         Ok(Ingress {
             links,
@@ -230,6 +233,9 @@ async fn receive(
         .map(|g| stats.group(SocketAddrV4::new(*g, port)))
         .collect();
     let mut odd = RateLimit::new(Duration::from_secs(10));
+    let mut overflow = RateLimit::new(Duration::from_secs(10));
+    // The socket's drop count as last seen (the kernel's, cumulative).
+    let mut dropped_before = 0u32;
     loop {
         tokio::select! {
             r = sock.readable() => if r.is_err() { return },
@@ -246,6 +252,20 @@ async fn receive(
             };
             let now = now_ns();
             let (mut count, mut bytes) = (0u64, 0u64);
+            if let Some(d) = (0..n).filter_map(|i| batch.get(i).0.overflow).max()
+                && d != dropped_before
+            {
+                let lost = d.wrapping_sub(dropped_before) as u64;
+                dropped_before = d;
+                stats.dropped("socket_overflow", lost);
+                warn_limited!(
+                    overflow,
+                    port,
+                    lost,
+                    rcvbuf = cfg.rcvbuf,
+                    "the kernel dropped datagrams at the multicast socket (its buffer was full); raise --rcvbuf and net.core.rmem_max, or find what kept the relay from reading"
+                );
+            }
             let mut ring = window.ring.lock().expect("window lock");
             for i in 0..n {
                 let (m, payload) = batch.get(i);

@@ -4,10 +4,8 @@
 
 mod common;
 
-use std::io::Write;
-use std::net::{SocketAddrV4, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::SocketAddrV4;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::*;

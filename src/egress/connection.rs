@@ -178,21 +178,20 @@ pub(super) async fn connection(tcp: TcpStream, peer: SocketAddr, ticket: Ticket,
     if let Some(what) = &claim.replaced {
         tracing::info!(%peer, feed = %a.feed, sender = %a.sender, "a new connection of this sender took over from {what}; closing the old link");
     }
-    let sender_stats = feed.stats.sender(&a.sender);
+    // Per-sender counters for merged feeds, where several senders are expected.
+    let sender_stats = feed.merging().then(|| feed.stats.sender(&a.sender));
     let resume_from = {
         let mut out = feed.out.lock().await;
         let o = &mut *out;
-        while o.streams.len() <= claim.sender {
-            o.streams.push(Default::default());
-        }
-        let (old, seen) = o.streams[claim.sender].stream();
-        let resume = o.streams[claim.sender].begin(a.stream_id);
-        if let Some(m) = &mut o.merger {
-            m.sender_up(
-                claim.sender,
-                sender_stats.clone(),
-                seen && old != a.stream_id,
-            );
+        let key = if feed.merging() {
+            a.sender.as_str()
+        } else {
+            ""
+        };
+        let (old, seen) = o.stream(claim.sender, key).stream();
+        let resume = o.stream(claim.sender, key).begin(a.stream_id);
+        if let (Some(m), Some(st)) = (&mut o.merger, &sender_stats) {
+            m.sender_up(claim.sender, st.clone(), seen && old != a.stream_id);
         }
         resume
     };
@@ -200,8 +199,10 @@ pub(super) async fn connection(tcp: TcpStream, peer: SocketAddr, ticket: Ticket,
         EgressSession::new(&a.keys, a.encrypt, Instant::now(), resume_from, fb.peek());
     drop(fb);
     tracing::info!(%peer, feed = %a.feed, sender = %a.sender, resume_from, authenticated = a.authenticated, encrypted = a.encrypt, "sender connected");
-    *sender_stats.peer.lock().expect("peer lock") = peer.to_string();
-    sender_stats.set_connected(true, now_ns());
+    if let Some(st) = &sender_stats {
+        *st.peer.lock().expect("peer lock") = peer.to_string();
+        st.set_connected(true, now_ns());
+    }
     feed.stats.connected.inc();
     feed.link.set(LinkState::Up, None);
     let me = Sending {
@@ -211,12 +212,14 @@ pub(super) async fn connection(tcp: TcpStream, peer: SocketAddr, ticket: Ticket,
         shutdown: &l.shutdown,
     };
     let r = receive(stream, &mut session, &feed, &me).await;
-    feed.release(claim.sender, claim.conn);
-    sender_stats.set_connected(false, now_ns());
+    let still_active = feed.release(claim.sender, claim.conn);
+    if let Some(st) = sender_stats.as_ref().filter(|_| still_active) {
+        st.set_connected(false, now_ns());
+    }
     {
         let mut out = feed.out.lock().await;
         let o = &mut *out;
-        if let Some(m) = &mut o.merger {
+        if let Some(m) = o.merger.as_mut().filter(|_| still_active) {
             m.sender_down(claim.sender, now_ns(), &mut o.released);
         }
         o.emit_released(&[]).await;
@@ -291,7 +294,7 @@ async fn receive<S: AsyncRead + AsyncWrite + Unpin>(
                 bytes += len;
                 feed.stats.datagrams_in.inc();
                 feed.stats.bytes_in.inc_by(len);
-                match o.streams[me.sender].check(me.stream_id, d.seq) {
+                match o.streams[me.sender].0.check(me.stream_id, d.seq) {
                     Verdict::Stale => continue,
                     Verdict::Duplicate => {
                         feed.stats.duplicates.inc();
@@ -325,6 +328,7 @@ async fn receive<S: AsyncRead + AsyncWrite + Unpin>(
                 o.emit_released(s.bytes()).await;
             }
             o.emitter.flush(s.bytes()).await;
+            o.persist(me.sender);
             if let Some(m) = &o.merger {
                 s.limit_ack(m.lowest_held(me.sender));
                 if m.held() > 0 {

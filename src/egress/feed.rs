@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::emitter::Emitter;
 use super::merge::{MergeFormat, Merger, Released};
+use super::state::{self, State};
 use crate::clock::now_ns;
 use crate::config::EgressFeed;
 use crate::obs::links::Link;
@@ -29,12 +30,49 @@ pub const MAX_SENDERS: usize = 8;
 pub struct Output {
     pub emitter: Emitter,
     pub merger: Option<Merger>,
-    /// Per sender: the duplicate filter of its stream.
-    pub streams: Vec<Emitted>,
+    /// Per sender: the duplicate filter of its stream, and where it is kept.
+    pub streams: Vec<(Emitted, Option<usize>)>,
     pub released: Released,
+    /// What this feed emitted, kept across restarts (`--state-dir`).
+    pub state: Option<Arc<State>>,
 }
 
 impl Output {
+    /// The duplicate filter of sender `id` (named `key`), restored from the
+    /// state file the first time, if a predecessor kept one.
+    pub fn stream(&mut self, id: usize, key: &str) -> &mut Emitted {
+        while self.streams.len() <= id {
+            self.streams.push((Emitted::default(), None));
+        }
+        if self.streams[id].1.is_none()
+            && let Some(st) = &self.state
+            && let Some(slot) = st.slot(state::key(&[b"stream", key.as_bytes()]))
+        {
+            let [stream, next, kept] = st.get(slot);
+            if kept == 1 && !self.streams[id].0.stream().1 {
+                self.streams[id].0.restore(stream, next);
+            }
+            self.streams[id].1 = Some(slot);
+        }
+        &mut self.streams[id].0
+    }
+
+    /// Write sender `id`'s position and the merge's (after the batch went out).
+    pub fn persist(&mut self, id: usize) {
+        let Some(st) = &self.state else { return };
+        if let Some((e, Some(slot))) = self.streams.get(id) {
+            let (stream, seen) = e.stream();
+            if seen {
+                let held = self.merger.as_ref().and_then(|m| m.lowest_held(id));
+                let next = held.map_or(e.next_seq(), |h| h.min(e.next_seq()));
+                st.set(*slot, [stream, next, 1]);
+            }
+        }
+        if let Some(m) = &mut self.merger {
+            m.persist();
+        }
+    }
+
     /// Emit what the merger released (after what was queued from `buf`).
     pub async fn emit_released(&mut self, buf: &[u8]) {
         if self.released.items.is_empty() {
@@ -97,27 +135,47 @@ pub struct Feed {
 }
 
 impl Feed {
-    pub fn new(cfg: EgressFeed, stats: Arc<FeedStats>, link: Arc<Link>, emitter: Emitter) -> Feed {
+    pub fn new(
+        cfg: EgressFeed,
+        stats: Arc<FeedStats>,
+        link: Arc<Link>,
+        emitter: Emitter,
+    ) -> std::io::Result<Feed> {
+        let state = match &cfg.state_dir {
+            Some(dir) => {
+                let p = dir.join(format!("{}.state", cfg.feed));
+                let st = State::open(&p).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("--state-dir: {}: {e}", p.display()))
+                })?;
+                Some(Arc::new(st))
+            }
+            None => None,
+        };
         let merger = (cfg.merge != MergeFormat::None).then(|| {
-            Merger::new(
+            let mut m = Merger::new(
                 cfg.merge,
                 Duration::from_millis(cfg.merge_wait_ms),
                 stats.clone(),
-            )
+            );
+            if let Some(st) = &state {
+                m.keep_in(st.clone());
+            }
+            m
         });
-        Feed {
+        Ok(Feed {
             out: Mutex::new(Output {
                 emitter,
                 merger,
                 streams: Vec::new(),
                 released: Released::default(),
+                state,
             }),
             senders: Default::default(),
             wake: Notify::new(),
             cfg,
             stats,
             link,
-        }
+        })
     }
 
     pub fn merging(&self) -> bool {

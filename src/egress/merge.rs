@@ -31,6 +31,8 @@ use crate::feeds::sequenced::{self, Sequencing};
 use crate::obs::metrics::FeedStats;
 use crate::obs::senders::SenderStats;
 
+use super::state::State;
+
 /// Content hashes remembered by the dedupe.
 pub const HASH_WINDOW: usize = 65_536;
 /// ... for at most this long.
@@ -39,6 +41,12 @@ pub const HASH_AGE: Duration = Duration::from_secs(2);
 pub const MAX_CHANNELS: usize = 4096;
 /// Bytes of held payloads at most; past this, a gap is given up at once.
 pub const MAX_HELD_BYTES: usize = 16 << 20;
+/// Every live sender sending only numbers already behind the merged stream,
+/// at least [`RESET_RUN`] in a row each and for [`RESET_AFTER`], means the
+/// venue started the channel again (a copy that is merely slower is never
+/// the only one: the faster sender's copies come first).
+pub const RESET_RUN: u32 = 8;
+pub const RESET_AFTER: Duration = Duration::from_millis(250);
 /// Lag samples: the weight of a new one in the moving average.
 const LAG_WEIGHT: f64 = 0.05;
 /// First arrival times remembered per channel, for the lag of later copies.
@@ -162,6 +170,8 @@ struct Held {
 struct Copy {
     /// One past the highest number it delivered.
     pos: Option<u64>,
+    /// Its packets behind the merged stream in a row, up to now.
+    late_run: u32,
     own: Option<Box<SeqTracker>>,
     /// It restarted and has not delivered on this channel since.
     fresh: bool,
@@ -175,6 +185,12 @@ struct Channel {
     held: BTreeMap<u64, Held>,
     firsts: Box<[(u64, u64)]>,
     gaps: Counter,
+    /// Since when every live sender sends numbers far behind (a venue restart?).
+    behind_since: Option<u64>,
+    /// Where its position is kept across restarts (`super::state`), and
+    /// whether it moved since it was last written there.
+    slot: Option<usize>,
+    dirty: bool,
 }
 
 struct Sender {
@@ -193,6 +209,8 @@ pub struct Merger {
     stats: Arc<FeedStats>,
     unparsed: Counter,
     held_gauge: Gauge,
+    state: Option<Arc<State>>,
+    dirty: Vec<ChanId>,
 }
 
 impl Merger {
@@ -209,6 +227,30 @@ impl Merger {
             stats,
             unparsed,
             held_gauge,
+            state: None,
+            dirty: Vec::new(),
+        }
+    }
+
+    /// Keep every channel's position in `state`, and start from what it holds.
+    pub fn keep_in(&mut self, state: Arc<State>) {
+        self.state = Some(state);
+    }
+
+    /// Write the positions that moved since the last call (after their
+    /// datagrams went out, so a restart never skips one it did not send).
+    pub fn persist(&mut self) {
+        let Some(st) = &self.state else {
+            self.dirty.clear();
+            return;
+        };
+        for cid in self.dirty.drain(..) {
+            if let Some(ch) = self.channels.get_mut(&cid) {
+                ch.dirty = false;
+                if let (Some(slot), Some(next)) = (ch.slot, ch.next) {
+                    st.set(slot, [next, 1, 0]);
+                }
+            }
         }
     }
 
@@ -282,13 +324,32 @@ impl Merger {
             channel: k.channel,
         };
         let stats = &self.stats;
-        let ch = self.channels.entry(cid).or_insert_with(|| Channel {
-            next: None,
-            copies: Vec::new(),
-            emitted: Box::default(),
-            held: BTreeMap::new(),
-            firsts: vec![(u64::MAX, 0); FIRSTS].into_boxed_slice(),
-            gaps: stats.channel(&format!("{group}/{}", k.channel)),
+        let state = &self.state;
+        let ch = self.channels.entry(cid).or_insert_with(|| {
+            let slot = state.as_ref().and_then(|st| {
+                st.slot(super::state::key(&[
+                    b"channel",
+                    group.to_string().as_bytes(),
+                    &k.channel.to_le_bytes(),
+                ]))
+            });
+            // Where a predecessor on this host left the channel, if it did.
+            let kept = slot
+                .zip(state.as_ref())
+                .map(|(s, st)| st.get(s))
+                .filter(|v| v[1] == 1)
+                .map(|v| v[0]);
+            Channel {
+                next: kept,
+                copies: Vec::new(),
+                emitted: Box::default(),
+                held: BTreeMap::new(),
+                firsts: vec![(u64::MAX, 0); FIRSTS].into_boxed_slice(),
+                gaps: stats.channel(&format!("{group}/{}", k.channel)),
+                behind_since: None,
+                slot,
+                dirty: false,
+            }
         });
         while ch.copies.len() <= id {
             ch.copies.push(Copy::default());
@@ -318,6 +379,26 @@ impl Merger {
             }
             copy.fresh = false;
             copy.pos = Some(copy.pos.map_or(end, |p| p.max(end)));
+            let late = ch.next.is_some_and(|n| end <= n);
+            copy.late_run = if late {
+                copy.late_run.saturating_add(1)
+            } else {
+                0
+            };
+        }
+        if restarted_venue(ch, &self.senders, now_ns) {
+            tracing::warn!(group = %group, channel = k.channel, from = seq, was = ?ch.next, "every sender numbers this channel far below the merged stream: the venue started it again; following the new numbers");
+            let held: usize = ch.held.values().map(|h| h.payload.len()).sum();
+            self.held_bytes -= held;
+            self.held_count -= ch.held.len();
+            ch.held.clear();
+            ch.next = None;
+            *ch.emitted = Default::default();
+            for c in &mut ch.copies {
+                c.pos = None;
+                c.own = None;
+                c.late_run = 0;
+            }
         }
         let next = *ch.next.get_or_insert(seq);
         if end <= next || ch.held.contains_key(&seq) {
@@ -335,7 +416,11 @@ impl Merger {
         }
         lag_sample(&sender, 0.0);
         if seq <= next {
+            let was = ch.dirty;
             emitted(ch, &self.senders, seq, end, id, now_ns);
+            if !was {
+                self.dirty.push(cid);
+            }
             sender.first.inc();
             self.drain(cid, now_ns, out, false);
             return Decision::Emit;
@@ -419,6 +504,9 @@ impl Merger {
             let h = ch.held.pop_first().expect("first").1;
             self.held_bytes -= h.payload.len();
             self.held_count -= 1;
+            if !ch.dirty {
+                self.dirty.push(cid);
+            }
             emitted(ch, &self.senders, s.max(next), end, from, now_ns);
             if let Some(snd) = self.senders.get(h.sender) {
                 snd.stats.first.inc();
@@ -452,6 +540,31 @@ impl Merger {
     }
 }
 
+/// Has the venue started this channel again? Every live sender behind the
+/// merged stream, [`RESET_RUN`] packets in a row, for [`RESET_AFTER`]. One
+/// sender replaying an old window does not count: the others are current.
+fn restarted_venue(ch: &mut Channel, senders: &[Sender], now_ns: u64) -> bool {
+    if ch.next.is_none() {
+        return false;
+    }
+    let mut any = false;
+    let all = senders.iter().enumerate().all(|(j, s)| {
+        let run = ch.copies.get(j).map_or(0, |c| c.late_run);
+        any |= s.live && run > 0;
+        !s.live || run >= RESET_RUN || ch.copies.get(j).is_none_or(|c| c.pos.is_none())
+    });
+    if !(all && any) {
+        ch.behind_since = None;
+        return false;
+    }
+    let since = *ch.behind_since.get_or_insert(now_ns);
+    if now_ns.saturating_sub(since) >= RESET_AFTER.as_nanos() as u64 {
+        ch.behind_since = None;
+        return true;
+    }
+    false
+}
+
 /// Could a live sender other than `from` still deliver the numbers before `s`?
 fn can_fill(senders: &[Sender], ch: &Channel, s: u64, from: usize) -> bool {
     senders.iter().enumerate().any(|(j, snd)| {
@@ -464,6 +577,7 @@ fn can_fill(senders: &[Sender], ch: &Channel, s: u64, from: usize) -> bool {
 fn emitted(ch: &mut Channel, senders: &[Sender], seq: u64, end: u64, from: usize, now_ns: u64) {
     let next = ch.next.unwrap_or(seq).max(end);
     ch.next = Some(next);
+    ch.dirty = true;
     ch.emitted.on_range(seq, end - seq);
     ch.firsts[(seq as usize) % FIRSTS] = (seq, now_ns);
     for (j, c) in ch.copies.iter().enumerate() {
@@ -711,6 +825,39 @@ mod tests {
             Decision::Emit,
             "past the window's age it is new again (the stated limit)"
         );
+    }
+
+    #[test]
+    fn a_channel_the_venue_starts_again_is_followed_but_a_replay_is_not_mistaken_for_it() {
+        let mut t = T::new(MergeFormat::Testhdr, 2);
+        let top = 1_000_000;
+        for s in top..top + 10 {
+            t.on(0, s, 0);
+            t.on(1, s, 0);
+        }
+        // Sender 1 replays an old window for a second while sender 0 is
+        // current, so nothing resets.
+        for s in 0..100 {
+            assert_eq!(
+                t.on(1, top - 100 + s, 3_000 * MS + s * 10 * MS),
+                Decision::Late
+            );
+            t.on(0, top + 10 + s, 3_000 * MS + s * 10 * MS);
+        }
+        // The venue restarts the channel at 0: both senders say so, for 250 ms.
+        let t0 = 10_000 * MS;
+        let mut followed = None;
+        for s in 0..40u64 {
+            let at = t0 + s * 25 * MS;
+            let d = t.on(0, s, at);
+            assert_eq!(t.on(1, s, at), Decision::Late, "{s}");
+            if d == Decision::Emit && followed.is_none() {
+                followed = Some(s);
+            }
+        }
+        // 8 in a row (the 8th is number 7), then 250 ms at 25 ms apart.
+        assert_eq!(followed, Some(7 + 10), "followed after the run and 250 ms");
+        assert_eq!(t.emitted.last(), Some(&39), "and every number after it");
     }
 
     #[test]

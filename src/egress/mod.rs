@@ -39,6 +39,7 @@ mod connection;
 mod emitter;
 mod feed;
 pub mod merge;
+pub mod state;
 
 /// Run every egress feed of `feeds` until `shutdown`.
 pub async fn run(
@@ -79,7 +80,7 @@ impl Egress {
             let link = obs
                 .links
                 .add(&obs.metrics, &cfg.feed, "egress", &cfg.listen.to_string());
-            let feed = Arc::new(Feed::new(cfg, stats, link, emitter));
+            let feed = Arc::new(Feed::new(cfg, stats, link, emitter)?);
             by_addr
                 .entry(feed.cfg.listen)
                 .or_default()

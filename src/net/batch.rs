@@ -28,6 +28,8 @@ pub struct RecvMeta {
     pub kernel_ns: Option<u64>,
     /// The datagram was longer than the slot and was cut.
     pub truncated: bool,
+    /// Datagrams the kernel dropped at this socket so far, when SO_RXQ_OVFL is on.
+    pub overflow: Option<u32>,
 }
 
 /// Reusable buffers for `recvmmsg`: `n` slots of `slot` bytes. No allocation per call.
@@ -103,7 +105,7 @@ impl RecvBatch {
         self.meta.clear();
         for i in 0..got {
             let m = &self.hdrs[i];
-            let (dst, kernel_ns) = parse_cmsgs(&m.msg_hdr);
+            let (dst, kernel_ns, overflow) = parse_cmsgs(&m.msg_hdr);
             let sin = &self.names[i];
             self.meta.push(RecvMeta {
                 len: (m.msg_len as usize).min(self.slot),
@@ -114,6 +116,7 @@ impl RecvBatch {
                 dst,
                 kernel_ns,
                 truncated: m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+                overflow,
             });
         }
         Ok(got)
@@ -126,8 +129,8 @@ impl RecvBatch {
     }
 }
 
-fn parse_cmsgs(h: &libc::msghdr) -> (Option<Ipv4Addr>, Option<u64>) {
-    let (mut dst, mut ts) = (None, None);
+fn parse_cmsgs(h: &libc::msghdr) -> (Option<Ipv4Addr>, Option<u64>, Option<u32>) {
+    let (mut dst, mut ts, mut ovfl) = (None, None, None);
     // SAFETY: h was filled by the kernel; CMSG_* walk within msg_controllen.
     unsafe {
         let mut c = libc::CMSG_FIRSTHDR(h);
@@ -140,11 +143,13 @@ fn parse_cmsgs(h: &libc::msghdr) -> (Option<Ipv4Addr>, Option<u64>) {
             } else if level == libc::SOL_SOCKET && ty == libc::SCM_TIMESTAMPNS {
                 let t: libc::timespec = std::ptr::read_unaligned(p as *const _);
                 ts = Some(t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64);
+            } else if level == libc::SOL_SOCKET && ty == libc::SO_RXQ_OVFL {
+                ovfl = Some(std::ptr::read_unaligned(p as *const u32));
             }
             c = libc::CMSG_NXTHDR(h, c);
         }
     }
-    (dst, ts)
+    (dst, ts, ovfl)
 }
 
 /// Reusable headers for `sendmmsg`.

@@ -115,7 +115,8 @@ pub enum Membership {
 }
 
 /// A non-blocking socket on `port` that receives only the groups joined on it,
-/// with the destination (IP_PKTINFO) and kernel receive time of each datagram.
+/// with the destination (IP_PKTINFO), the kernel receive time and the socket's
+/// drop count (SO_RXQ_OVFL) of each datagram.
 pub fn receiver(port: u16, rcvbuf: usize) -> io::Result<UdpSocket> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     s.set_reuse_address(true)?;
@@ -124,6 +125,9 @@ pub fn receiver(port: u16, rcvbuf: usize) -> io::Result<UdpSocket> {
     s.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into())?;
     batch::set_int(s.as_fd(), libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
     batch::set_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
+    // The count of datagrams the kernel dropped at this socket (buffer full)
+    // comes with each datagram, so every such loss is counted.
+    batch::set_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1)?;
     s.set_nonblocking(true)?;
     size_buffer_or_warn(&s, Buf::Recv, rcvbuf, "multicast receive socket");
     Ok(s.into())

@@ -342,6 +342,7 @@ pub const DROP_REASONS: &[&str] = &[
     "behind",
     "send_error",
     "not_multicast",
+    "socket_overflow",
 ];
 
 impl Default for Metrics {

@@ -110,6 +110,8 @@ impl Obs {
                     "connected_peers": f.connected.get(),
                     "buffer_bytes": f.buffer_bytes.get(),
                     "groups": groups,
+                    "senders": f.senders.all().iter().map(|s| s.info(now)).collect::<Vec<_>>(),
+                    "channel_gaps": f.senders.channel_gaps().into_iter().map(|(c, n)| json!({"channel": c, "gaps": n})).collect::<Vec<_>>(),
                 })
             })
             .collect();

@@ -206,6 +206,47 @@ pub fn assess(now_ns: u64, threshold: Duration, in_at: u64, out_at: u64) -> Opti
     }
 }
 
+/// A merged feed's sender behind the merged stream by this much, on average,
+/// makes the feed degraded.
+pub const SENDER_LAG_LIMIT: f64 = 1.0;
+/// A sender gone this long is forgotten (it was taken out of service).
+pub const SENDER_FORGET: Duration = Duration::from_secs(3600);
+
+/// Why a merged feed is degraded by one of its senders (gone, silent or
+/// behind for longer than `threshold`), though the merged stream flows.
+pub fn assess_senders(
+    now_ns: u64,
+    threshold: Duration,
+    senders: &[std::sync::Arc<super::senders::SenderStats>],
+) -> Option<String> {
+    let limit = threshold.as_secs_f64();
+    if limit == 0.0 {
+        return None;
+    }
+    senders.iter().find_map(|s| {
+        let i = s.info(now_ns);
+        if !i.connected && i.for_s >= limit && i.for_s < SENDER_FORGET.as_secs_f64() {
+            Some(format!(
+                "sender {} disconnected for {:.0} s; the feed has one copy fewer",
+                i.sender, i.for_s
+            ))
+        } else if i.connected && i.silent_s.unwrap_or(i.for_s) >= limit {
+            Some(format!(
+                "sender {} connected but silent for {:.0} s",
+                i.sender,
+                i.silent_s.unwrap_or(i.for_s)
+            ))
+        } else if i.connected && i.lag_s >= SENDER_LAG_LIMIT {
+            Some(format!(
+                "sender {} runs {:.1} s behind the merged stream",
+                i.sender, i.lag_s
+            ))
+        } else {
+            None
+        }
+    })
+}
+
 /// The watch over every feed of a process.
 pub struct Watch {
     threshold_ms: AtomicU64,
@@ -283,13 +324,13 @@ impl Watch {
             let last_in = f.last_in_ns.load(Ordering::Relaxed);
             let in_at = last_in.max(w.in_moved_ns).max(w.first_seen_ns);
             let out_at = w.out_moved_ns.max(w.first_seen_ns);
-            let reason = assess(now_ns, threshold, in_at, out_at).map(|why| {
-                match (f.role, f.connected.get()) {
+            let reason = assess(now_ns, threshold, in_at, out_at)
+                .map(|why| match (f.role, f.connected.get()) {
                     ("egress", 0) => format!("{why}; no ingress connected"),
                     ("ingress", 0) => format!("{why}; no destination connected"),
                     _ => why,
-                }
-            });
+                })
+                .or_else(|| assess_senders(now_ns, threshold, &f.senders.all()));
             let silent_s = now_ns.saturating_sub(in_at) as f64 * 1e-9;
             f.degraded.set(reason.is_some() as i64);
             f.silent_seconds.set(silent_s);

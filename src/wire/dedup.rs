@@ -45,6 +45,13 @@ impl Emitted {
         Verdict::Emit { gap }
     }
 
+    /// Take up where a predecessor left `stream_id`: everything below
+    /// `next_seq` was emitted.
+    pub fn restore(&mut self, stream_id: u64, next_seq: u64) {
+        self.stream_id = stream_id;
+        self.next_seq = Some(next_seq as u128);
+    }
+
     /// The stream it follows now, and whether it has seen any datagram of it.
     pub fn stream(&self) -> (u64, bool) {
         (self.stream_id, self.next_seq.is_some())
