@@ -4,18 +4,26 @@ results bench/run collects (also usable on a saved JSON: bench/run --render)."""
 import html
 import math
 import os
+import random
 import shlex
+import statistics
 
 MIB = 1 << 20
 TITLES = {
     "direct": "direct kernel path (no relay)",
     "relay": "mcast-relay",
     "relay-tls": "mcast-relay, TLS",
+    "relay-clear": "mcast-relay, --no-encrypt",
+    "relay-v1": "mcast-relay v1 (d709db5, no record authentication)",
     "socat": "socat pair",
     "socat-tuned": "socat pair, TCP_NODELAY + 4 MiB rcvbuf",
     "udp-over-tcp": "udp-over-tcp",
 }
+# Where the plots' label column (290 px) is too narrow for the full title.
+SVG_TITLES = {"relay-v1": "mcast-relay v1 (d709db5)"}
 PEERS = ["socat", "socat-tuned", "udp-over-tcp"]
+AUTH_TARGET = 1.10  # issue 11: at most 10% more CPU per datagram than without record authentication
+AUTH_RATE = 100_000  # ... at 100k datagrams/s of 160 B
 SIZE_TITLES = {"160": "160 B", "1400": "1,400 B", "mix": "Deribit capture's size mix"}
 
 
@@ -121,7 +129,7 @@ def find(results, path, size):
 
 def not_installed(results, path):
     tool = {"socat": "socat", "socat-tuned": "socat", "udp-over-tcp": "udp-over-tcp",
-            "relay-tls": "openssl"}.get(path)
+            "relay-tls": "openssl", "relay-v1": "relay-v1"}.get(path)
     t = results.get("tools", {}).get(tool) if tool else None
     if t and not t.get("ok", True):
         return t.get("why") or "unavailable"
@@ -253,14 +261,19 @@ def targets(results):
     return "\n".join(out)
 
 
+def run_trials(run):
+    """Every trial of a path and size (an --auth-cost run has only latency trials)."""
+    return (run.get("zero_loss") or {}).get("trials", []) + (run.get("saturation") or {}).get("trials", []) + \
+        [t for v in run.get("latency", {}).values() for t in v["trials"]]
+
+
 def where_lost(results):
     """Kernel drop counters: which socket overflowed in the trials that lost."""
     lines = []
     for run in results["runs"]:
         if "error" in run:
             continue
-        trials = run["zero_loss"]["trials"] + run["saturation"]["trials"] + \
-            [t for v in run["latency"].values() for t in v["trials"]]
+        trials = run_trials(run)
         lost = sum(t["lost"] for t in trials)
         if not lost:
             continue
@@ -286,6 +299,216 @@ def where_lost(results):
             "input backlog full (host-wide) | counted by mcast-relay (`drops_total`, role:reason) | "
             "not accounted |\n"
             "|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(lines))
+
+
+# ---------------------------------------------------------------------------
+# Issue 11: the cost of authentication. "Off" is the previous release (v1, no
+# record authentication): the product has no switch to turn it off.
+
+AUTH_PATHS = ["relay-v1", "relay", "relay-clear"]
+AUTH_PARTS = [("total", "ingress + egress"), ("ingress", "ingress"), ("egress", "egress")]
+
+
+def auth_cost_shown(results):
+    return any(p in results["paths"] for p in ("relay-v1", "relay-clear"))
+
+
+def auth_figures(results, size="160"):
+    """{path: dict(cpu_at, reps, parts={part: (median, lo, hi)}, loss, failed=[why], error)}
+    from the CPU measurement (the highest latency rate, 100k/s) of each path."""
+    out = {}
+    for path in AUTH_PATHS:
+        if path not in results["paths"]:
+            continue
+        run = find(results, path, size)
+        if run is None:
+            continue
+        if "error" in run:
+            why = not_installed(results, path)
+            out[path] = dict(error=(f"not available: {why}" if why else f"failed: {run['error']}"))
+            continue
+        at = str(run.get("cpu_at") or max(int(r) for r in lat_rates(results)))
+        l = run.get("latency", {}).get(at)
+        if not l:
+            out[path] = dict(error="not measured")
+            continue
+        ts = l["trials"]
+        parts = {}
+        for part, _ in AUTH_PARTS:
+            xs = [t.get("cpu_per_m") if part == "total" else (t.get("cpu_per_m_proc") or {}).get(part)
+                  for t in ts]
+            xs = [x for x in xs if x is not None]
+            med = l.get("cpu_per_m") if part == "total" else (l.get("cpu_per_m_proc") or {}).get(part)
+            parts[part] = (med, min(xs), max(xs), xs) if med is not None and xs else None
+        out[path] = dict(cpu_at=int(at), reps=len(ts), parts=parts, loss=l.get("loss"),
+                         failed=[t["why"] for t in ts if not t.get("ok")])
+    return out
+
+
+def more_cpu(a, b):
+    """a's CPU over b's, as a fraction more (0.05: 5% more), the ratio of the
+    medians, with a 90% bootstrap interval (None with fewer than 3 trials a
+    side): (x, lo, hi) or None if unknown. The seed is fixed, so rendering the
+    same results again gives the same interval."""
+    if not a or not b or a[0] is None or not b[0]:
+        return None
+    x = a[0] / b[0] - 1
+    xa, xb = a[3], b[3]
+    if len(xa) < 3 or len(xb) < 3:
+        return (x, None, None)
+    rnd = random.Random(11)
+    boot = sorted(statistics.median(rnd.choices(xa, k=len(xa))) /
+                  statistics.median(rnd.choices(xb, k=len(xb))) - 1 for _ in range(2000))
+    return (x, boot[int(0.05 * len(boot))], boot[int(0.95 * len(boot)) - 1])
+
+
+def plus_pct(x, interval=True):
+    if x is None:
+        return "-"
+    v, lo, hi = x
+    return f"{v * 100:+.1f}%" + (f" ({lo * 100:+.0f}% to {hi * 100:+.0f}%)" if interval and lo is not None else "")
+
+
+def cpu_cell(v):
+    if v is None:
+        return "-"
+    med, lo, hi, _ = v
+    return f"{med:.2f}" + (f" ({lo:.2f}–{hi:.2f})" if hi > lo else "")
+
+
+def auth_verdict(x, at):
+    """Met or missed when the whole 90% interval is on one side of the target;
+    else undetermined. Without an interval (fewer than 3 trials) the medians
+    decide, and the verdict says so."""
+    if x is None:
+        return "not measured"
+    if at != AUTH_RATE:
+        return f"n/a (measured at {k(at)}/s, the target is at {k(AUTH_RATE)}/s)"
+    t = AUTH_TARGET - 1 + 1e-9
+    v, lo, hi = x
+    if lo is None:
+        return ("**met**" if v <= t else "**missed**") + " (too few trials for an interval)"
+    if hi <= t:
+        return "**met**"
+    if lo > t:
+        return "**missed**"
+    return "undetermined (the interval spans the target)"
+
+
+def reps_text(reps):
+    if not reps:
+        return ""
+    if reps == [1]:
+        return "; one trial per path"
+    return f"; median of {'/'.join(map(str, reps))} trials per path, the range in parentheses"
+
+
+def auth_common(results, fig):
+    at = next((f["cpu_at"] for f in fig.values() if "cpu_at" in f), None)
+    reps = sorted({f["reps"] for f in fig.values() if "reps" in f})
+    v1 = results.get("v1") or {}
+    return at, reps, v1.get("commit") or v1.get("ref") or "d709db5"
+
+
+def load_note(results):
+    """How busy the machine was with work other than the trials' own processes,
+    over the trials of the cost of authentication (bench/run's `host` figures)."""
+    shares, steal = [], []
+    for path in AUTH_PATHS:
+        run = find(results, path, "160")
+        if not run or "error" in run:
+            continue
+        at = str(run.get("cpu_at", ""))
+        for t in run.get("latency", {}).get(at, {}).get("trials", []):
+            h = t.get("host")
+            if h:
+                shares.append(h["other_share"])
+                steal.append(h.get("steal_share", 0))
+    if not shares:
+        return None
+    shares.sort()
+    med = shares[len(shares) // 2]
+    note = (f"other processes used a median {med * 100:.0f}% (at most {shares[-1] * 100:.0f}%) of the "
+            f"machine's CPUs during these trials")
+    if max(steal) >= 0.01:
+        note += f", steal time up to {max(steal) * 100:.0f}%"
+    if shares[-1] > 0.10:
+        note += "; such work changes how the relay batches, so its CPU per datagram"
+    return note
+
+
+def auth_cost_md(results):
+    fig = auth_figures(results)
+    at, reps, commit = auth_common(results, fig)
+    m = results["machine"]
+    o = ["## Cost of authentication (issue 11)\n"]
+    o.append(f"CPU seconds (utime + stime of the relay processes, `/proc/PID/stat`) per million "
+             f"datagrams of 160 B delivered, at {k(at) if at else '?'}/s offered" + reps_text(reps) + ". "
+             f"Authentication \"off\" is the previous release, protocol v1 (git `{commit}`: HMAC "
+             f"handshake, no record authentication), built from that commit by `bench/run`; the "
+             f"product has no switch to turn record authentication off. \"On\" is this tree "
+             f"(git {m['git']}): every TCP write one AES-256-GCM record, authenticated and encrypted; "
+             f"`--no-encrypt` on the ingress leaves the body readable (still authenticated). Every path runs with a key file on both sides. "
+             f"All figures come from this one run ({m['date']}, {m.get('nproc')} CPUs shared by the "
+             f"publisher, the relay and the receiver); CPU per datagram varies by several percent "
+             f"from trial to trial, so read the ranges"
+             + (f" ({load_note(results)})" if load_note(results) else "") + ".\n")
+    o.append("| path | " + " | ".join(f"CPU s per M datagrams, {t}" for _, t in AUTH_PARTS) + " | loss |")
+    o.append("|---|" + "---|" * (len(AUTH_PARTS) + 1))
+    for path, f in fig.items():
+        if "error" in f:
+            o.append(f"| {TITLES[path]} | {md_escape(f['error'])} |" + " |" * len(AUTH_PARTS))
+            continue
+        note = f" ({len(f['failed'])} of {f['reps']} trials: {', '.join(sorted(set(f['failed'])))})" \
+            if f["failed"] else ""
+        o.append(f"| {TITLES[path]} | " + " | ".join(cpu_cell(f["parts"].get(p)) for p, _ in AUTH_PARTS)
+                 + f" | {pct(f['loss'])}{note} |")
+    o.append("")
+    base = fig.get("relay-v1")
+    o.append("The ratios are of the medians, with a 90% bootstrap interval over the trials in "
+             "parentheses; the verdict is met or missed only when the whole interval lies on one "
+             "side of the target.\n")
+    o.append("| more CPU per datagram than v1 | " + " | ".join(t for _, t in AUTH_PARTS) +
+             " | target (issue 11) | verdict |")
+    o.append("|---|" + "---|" * (len(AUTH_PARTS) + 2))
+    for path, label, target in (("relay", "mcast-relay (authenticated records)", True),
+                                ("relay-clear", "mcast-relay --no-encrypt (authenticated, readable)", False)):
+        f = fig.get(path)
+        if f is None:
+            continue
+        xs = {p: (more_cpu(f.get("parts", {}).get(p), base.get("parts", {}).get(p)) if base else None)
+              for p, _ in AUTH_PARTS}
+        o.append(f"| {label} | " + " | ".join(plus_pct(xs[p]) for p, _ in AUTH_PARTS) + " | "
+                 + (f"≤ +{(AUTH_TARGET - 1) * 100:.0f}% (ingress + egress) | {auth_verdict(xs['total'], at)}"
+                    if target else "none (readable records are optional) | -") + " |")
+    return "\n".join(o) + "\n"
+
+
+def auth_cost_text(results):
+    fig = auth_figures(results)
+    at, reps, commit = auth_common(results, fig)
+    lines = [f"== Cost of authentication: CPU s per M datagrams, 160 B at {k(at) if at else '?'}/s, "
+             f"median of {'/'.join(map(str, reps)) or '?'}; one run; off = v1 ({commit}, no record authentication)"]
+    if load_note(results):
+        lines.append(f"  ({load_note(results)})")
+    base = fig.get("relay-v1")
+    for path, f in fig.items():
+        if "error" in f:
+            lines.append(f"  {TITLES[path]:52} {f['error']}")
+            continue
+        parts = f["parts"]
+        txt = f"  {TITLES[path]:52} total {cpu_cell(parts.get('total')):18} " \
+              f"ingress {cpu_cell(parts.get('ingress')):18} egress {cpu_cell(parts.get('egress'))}"
+        if path != "relay-v1" and base and "error" not in base:
+            xs = {p: more_cpu(parts.get(p), base["parts"].get(p)) for p, _ in AUTH_PARTS}
+            txt += (f"\n  {'':52} vs v1: total {plus_pct(xs['total'])}, ingress {plus_pct(xs['ingress'])}, "
+                    f"egress {plus_pct(xs['egress'])}")
+            if path == "relay":
+                txt += f"; target <= +{(AUTH_TARGET - 1) * 100:.0f}%: " + auth_verdict(xs["total"], at).strip("*")
+        if f["failed"]:
+            txt += f"\n  {'':52} {len(f['failed'])} of {f['reps']} trials: {', '.join(sorted(set(f['failed'])))}"
+        lines.append(txt)
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------
@@ -318,7 +541,7 @@ def svg_rates(results):
             y += 8
             body.append(f'<text x="10" y="{y + 12}" font-weight="bold">{esc(SIZE_TITLES.get(s, s))}</text>')
             y += head
-        body.append(f'<text x="{left - 8}" y="{y + bar + 3}" text-anchor="end">{esc(TITLES[p])}</text>')
+        body.append(f'<text x="{left - 8}" y="{y + bar + 3}" text-anchor="end">{esc(SVG_TITLES.get(p, TITLES[p]))}</text>')
         if "error" in run:
             why = not_installed(results, p)
             msg = f"not installed: {why}" if why else f"failed: {run['error']}"
@@ -378,7 +601,7 @@ def svg_latency(results):
             y += 8
             body.append(f'<text x="10" y="{y + 12}" font-weight="bold">{esc(SIZE_TITLES.get(s, s))}</text>')
             y += head
-        body.append(f'<text x="{left - 8}" y="{y + 2 * bar}" text-anchor="end">{esc(TITLES[p])}</text>')
+        body.append(f'<text x="{left - 8}" y="{y + 2 * bar}" text-anchor="end">{esc(SVG_TITLES.get(p, TITLES[p]))}</text>')
         l = run.get("latency", {}).get(rate) if "error" not in run else None
         if not l:
             body.append(f'<text x="{left + 4}" y="{y + 2 * bar}" fill="#a00">not measured</text>')
@@ -433,34 +656,55 @@ def svg_doc(w, h, title, parts):
 # ---------------------------------------------------------------------------
 
 def render(results, out_path, img_dir):
+    only_auth = bool(results.get("auth_cost"))
     rates_svg = os.path.join(img_dir, "perf-rates.svg")
     lat_svg = os.path.join(img_dir, "perf-latency.svg")
-    with open(rates_svg, "w") as f:
-        f.write(svg_rates(results))
-    with open(lat_svg, "w") as f:
-        f.write(svg_latency(results))
+    if not only_auth:  # an --auth-cost run has no rates or latency curves to plot
+        with open(rates_svg, "w") as f:
+            f.write(svg_rates(results))
+        with open(lat_svg, "w") as f:
+            f.write(svg_latency(results))
     rel = lambda p: os.path.relpath(p, os.path.dirname(os.path.abspath(out_path)))  # noqa: E731
     m = results["machine"]
     M = results["modes"]
     mode_text = {"full": "full", "quick": "quick (one trial per point, coarser search)",
                  "smoke": "smoke (seconds-long check of the harness; the figures mean little)"}[results["mode"]]
-    medians = "medians of 3 trials" if M["reps"] >= 3 else f"{M['reps']} trial(s) per point, no medians"
+    medians = f"medians of {M['reps']} trials" if M["reps"] >= 2 else f"{M['reps']} trial(s) per point, no medians"
     o = []
     o.append("# Performance\n")
     o.append("<!-- Written by bench/run; edit bench/report.py, not this file. -->\n")
     if results.get("label"):
         o.append(f"> **{results['label']}**\n")
-    o.append("mcast-relay against the direct kernel path and the tools people use today "
-             "(a socat pair, udp-over-tcp), measured side by side on the loopback by one command. "
-             "Targets and method: issue 7.\n")
+    if only_auth:
+        o.append("Only the cost of authentication (`bench/run --auth-cost`): the CPU per datagram of "
+                 "mcast-relay against its previous release, which had no record authentication. "
+                 "Target: issue 11.\n")
+    else:
+        o.append("mcast-relay against the direct kernel path and the tools people use today "
+                 "(a socat pair, udp-over-tcp), measured side by side on the loopback by one command. "
+                 "Targets and method: issue 7.\n")
     o.append("## Run\n")
     o.append("| | |\n|---|---|")
     o.append(f"| command | `{md_escape(shlex.join(repro_argv(results['argv'])))}` (as root) |")
-    o.append(f"| mode | {mode_text}; {medians} for the saturation rate and the latencies |")
+    if only_auth:
+        o.append(f"| mode | {mode_text}, `--auth-cost`: only the CPU figure at {k(max(M['lat_rates']))}/s, "
+                 f"trials of {M['secs']:.0f} s, the paths taking turns; {medians} |")
+    else:
+        o.append(f"| mode | {mode_text}; {medians} for the saturation rate and the latencies |")
     o.append(f"| date | {m['date']} |")
     o.append(f"| machine | {m['nproc']} CPUs, {m['cpu']}, Linux {m['kernel']} |")
     o.append(f"| load average at start / end | {fmt_load(m['loadavg'])} / {fmt_load(m.get('loadavg_end'))} |")
     o.append(f"| mcast-relay | {m['relay_version']}, git {m['git']}, cargo profile {results['profile']} |")
+    v1 = results.get("v1")
+    if v1:
+        o.append(f"| mcast-relay v1 (relay-v1) | " + (
+            f"{v1.get('version', '?')}, built by bench/run from git {v1.get('commit', v1.get('ref'))}, "
+            f"cargo profile {results['profile']}" if v1.get("ok") else f"not available: {md_escape(v1.get('why', '?'))}")
+            + " |")
+    kf = results.get("key_formats")
+    if kf:
+        o.append("| keys | a key file (`--key-file`) on both sides of every mcast-relay path; "
+                 + "; ".join(f"{'this tree' if n == 'current' else n}: {md_escape(v)}" for n, v in kf.items()) + " |")
     tools = results.get("tools", {})
     for name in ("socat", "udp-over-tcp"):
         t = tools.get(name)
@@ -474,13 +718,18 @@ def render(results, out_path, img_dir):
              + (" (set with --window-bytes)" if results.get("window_flag") else " (the default)") + " |")
     o.append(f"| took | {results.get('elapsed_s', 0) / 60:.1f} min |")
     o.append("")
-    o.append("## The issue's targets (160 B)\n")
-    o.append(targets(results) + "\n")
-    o.append(f"![Rates]({rel(rates_svg)})\n")
-    o.append(f"![Latency]({rel(lat_svg)})\n")
-    for s in results["sizes"]:
-        o.append(f"## {SIZE_TITLES.get(s, s)}\n")
-        o.append(size_table(results, s) + "\n")
+    if only_auth:
+        o.append(auth_cost_md(results))
+    else:
+        o.append("## The issue's targets (160 B)\n")
+        o.append(targets(results) + "\n")
+        if auth_cost_shown(results):
+            o.append(auth_cost_md(results))
+        o.append(f"![Rates]({rel(rates_svg)})\n")
+        o.append(f"![Latency]({rel(lat_svg)})\n")
+        for s in results["sizes"]:
+            o.append(f"## {SIZE_TITLES.get(s, s)}\n")
+            o.append(size_table(results, s) + "\n")
     wl = where_lost(results)
     if wl:
         o.append("## Where datagrams were lost\n")
@@ -522,6 +771,9 @@ def render(results, out_path, img_dir):
     if results.get("notes"):
         o.append("## Notes on this run\n")
         o.append(results["notes"].strip() + "\n")
+    if only_auth:
+        o.append(AUTH_METHOD.format(secs=M["secs"], cpu_at=k(max(M["lat_rates"]))))
+        return "\n".join(o)
     o.append(METHOD.format(secs=M["secs"], backlog_ms=M["secs"] * 0.05 * 1000, start=k(M["start"]), max=k(M["max_rate"]),
                            res=round((M["resolution"] - 1) * 100), confirm=M["confirm"] + 1,
                            rates=" and ".join(k(r) + "/s" for r in M["lat_rates"]),
@@ -568,7 +820,12 @@ METHOD = """## Method
   publisher -> A -> `mcast-relay ingress` -> TCP 127.0.0.1 -> `mcast-relay
   egress --map A=B` -> receiver on B. *TLS*: the same with a CA and a server
   certificate made by `openssl` (egress `--tls-cert/--tls-key`, ingress
-  `--tls-ca --tls-server-name localhost`). *socat pair*: `socat -u
+  `--tls-ca --tls-server-name localhost`). *--no-encrypt*: the same as
+  mcast-relay with `--no-encrypt` on the ingress. *v1*: the previous release
+  (git d709db5, protocol v1: HMAC handshake, no record authentication), built
+  by `bench/run` from that commit into `bench/.tools/v1` and run with the same
+  flags. Every mcast-relay path has a key file (`--key-file`) on both sides,
+  as production does. *socat pair*: `socat -u
   UDP4-RECV:PA,ip-add-membership=A:127.0.0.1 TCP4:127.0.0.1:T` and `socat -u
   TCP4-LISTEN:T UDP4-DATAGRAM:B:PB`; the tuned variant adds `nodelay` on both TCP
   ends and `rcvbuf=4194304` on the UDP socket (`SO_RCVBUF`, so capped by
@@ -597,7 +854,8 @@ METHOD = """## Method
   socats, both udp-over-tcp processes; not the publisher or the receiver) from
   `/proc/PID/stat` over a trial, per million datagrams' worth of payload
   delivered (so socat is not charged for the boundaries it merged), at
-  {cpu_at}/s offered.
+  {cpu_at}/s offered. Each process is also read on its own (the ingress and
+  egress columns of the cost of authentication).
 - **Memory**: `VmHWM` of each relay process (`/proc/PID/status`) at the end of
   each trial, the highest over all trials. The budget the issue sets is the
   configured buffers + 16 MiB: for the ingress its window (`--window-bytes`,
@@ -616,11 +874,28 @@ METHOD = """## Method
 """
 
 
+AUTH_METHOD = """## Method
+
+- **Isolation.** Every trial runs in a network namespace `bench/run` creates
+  (only `lo`, with `224.0.0.0/4` routed to it) and removes at the end, also on
+  errors and Ctrl-C; each trial starts the path afresh on fresh groups and ports.
+- **Load**: `mcast-relay publish --rate R --duration {secs:.0f}s --size 160` of this
+  tree, received by `mcast-relay listen` (this tree) after the egress. The relay
+  is this tree's binary, the same with `--no-encrypt` on the ingress, or the v1
+  release's (git d709db5, built by `bench/run`), each with a key file on both sides.
+- **CPU**: utime + stime of the ingress and of the egress from `/proc/PID/stat`
+  over a trial, per million datagrams delivered, at {cpu_at}/s offered; the
+  median over the trials of each path. The paths take turns trial by trial, each
+  round starting with another path, so a change of the machine's load falls on
+  all of them alike.
+"""
+
+
 def summary(results):
     """Plain text for the terminal."""
     lines = []
     rates = lat_rates(results)
-    for s in results["sizes"]:
+    for s in ([] if results.get("auth_cost") else results["sizes"]):
         lines.append(f"== {SIZE_TITLES.get(s, s)}")
         for p in results["paths"]:
             run = find(results, p, s)
@@ -636,4 +911,6 @@ def summary(results):
             cpu = f"  cpu {run['cpu_per_m']:.2f} s/M" if run.get("cpu_per_m") is not None else ""
             lines.append(f"  {TITLES[p]:40} zero-loss {zero_loss_text(run):>10}  "
                          f"saturation {k(run['saturation']['delivered']):>6}  {lat}{cpu}")
+    if results.get("auth_cost") or auth_cost_shown(results):
+        lines.append(auth_cost_text(results))
     return "\n".join(lines)
