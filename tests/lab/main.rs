@@ -5,7 +5,8 @@
 //! and the Tokyo egress through a 115 ms one, both made by `lab/linkemu.py`
 //! (this kernel has no netem); each egress emits into its VPC, a bridge with
 //! IGMP snooping and an IGMPv2 querier, where customers A (joined), B (not
-//! joined) and T (Tokyo, joined) force IGMPv2.
+//! joined; in s9 joined behind a security-group filter) and T (Tokyo, joined)
+//! force IGMPv2.
 //!
 //! Root only (CI runs as root): without it each test prints `SKIPPED` and
 //! passes. The scenarios run one at a time (a lock in `harness.rs`): they
@@ -27,3 +28,4 @@ mod s5_tokyo_stall;
 mod s6_loss_and_reordering;
 mod s7_stranger;
 mod s8_deribit_capture;
+mod s9_customer_sends_to_feed_group;
