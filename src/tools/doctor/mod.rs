@@ -3,7 +3,8 @@
 //! Every check reads files under /proc and /sys (or the roots given with
 //! `--proc-root`/`--sys-root`, so tests use a fake tree) and the instance
 //! metadata service; nothing is ever changed. Each prints pass, warn or fail
-//! and, for warn and fail, the fix. The exit code is non-zero when one failed.
+//! and, for warn and fail, the fix; a check that does not apply to the host's
+//! `--role` prints skip and why. The exit code is non-zero when one failed.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -23,9 +24,17 @@ pub const HEADERS: usize = 28;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Examples:\n  mcast-relay doctor --iface eth0\n  mcast-relay doctor --iface 10.0.1.5 --ttl 32 --max-datagram 1472 --json\n\nExit code: 0 when no check failed (warnings allowed), 1 otherwise."
+    after_help = "Examples:\n  mcast-relay doctor --iface eth0                    # an ECS host that runs the egress\n  mcast-relay doctor --role receiver --iface eth0    # a customer's receiver\n  mcast-relay doctor --role ingress --iface feed0    # the datacenter host\n  mcast-relay doctor --iface 10.0.1.5 --ttl 32 --max-datagram 1472 --json\n\nExit code: 0 when no check failed (warnings and skips allowed), 1 otherwise."
 )]
 pub struct DoctorArgs {
+    /// What this host runs, which decides the checks that apply. egress (the
+    /// default: a host in AWS that emits into the Transit Gateway) gets every
+    /// check. receiver (a customer's instance) sends no multicast: no TTL
+    /// check, and an MTU above 8,500 is fine. ingress (the datacenter host)
+    /// leaves IGMP to the exchange's routers and is not in AWS: the IGMP, TTL,
+    /// Transit Gateway MTU and Nitro checks are skipped.
+    #[arg(long, value_enum, default_value_t = Role::Egress)]
+    pub role: Role,
     /// Interface the relay or receiver uses: a name or an IPv4 address.
     #[arg(long, default_value = "127.0.0.1", env = "MCAST_RELAY_IFACE")]
     pub iface: String,
@@ -69,9 +78,33 @@ pub struct DoctorArgs {
     pub sys_root: PathBuf,
 }
 
+/// What the host runs (`--role`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The datacenter host: joins the exchange's groups, sends them over TCP.
+    Ingress,
+    /// A host in AWS that emits the feed into the VPC and the Transit Gateway.
+    Egress,
+    /// A customer's instance that joins the groups through the Transit Gateway.
+    Receiver,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Ingress => "ingress",
+            Role::Egress => "egress",
+            Role::Receiver => "receiver",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Does not apply to this role; the detail says why.
+    Skip,
     Pass,
     Warn,
     Fail,
@@ -80,6 +113,7 @@ pub enum Status {
 impl Status {
     fn label(self) -> &'static str {
         match self {
+            Status::Skip => "SKIP",
             Status::Pass => "PASS",
             Status::Warn => "WARN",
             Status::Fail => "FAIL",
@@ -91,7 +125,8 @@ impl Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     /// A stable identifier: interface, igmp-all, igmp-iface, multicast-route,
-    /// rp-filter, rmem-max, wmem-max, mtu, ttl, ec2-nitro.
+    /// rp-filter, rmem-max, wmem-max, mtu, ttl, ec2-nitro (each is reported
+    /// for every role; skip where it does not apply).
     pub id: &'static str,
     pub status: Status,
     pub detail: String,
@@ -108,6 +143,18 @@ fn pass(id: &'static str, detail: String) -> Check {
         fix: None,
     }
 }
+
+fn skip(id: &'static str, why: &str) -> Check {
+    Check {
+        id,
+        status: Status::Skip,
+        detail: why.to_string(),
+        fix: None,
+    }
+}
+
+/// Why the datacenter host's IGMP is not checked (docs/DEPLOY.md section 5).
+const INGRESS_IGMP: &str = "role ingress: in the datacenter the exchange's routers decide the IGMP version (source-specific joins need IGMPv3); IGMPv2 is forced only in AWS, towards the Transit Gateway";
 
 fn warn(id: &'static str, detail: String, fix: String) -> Check {
     Check {
@@ -190,18 +237,36 @@ pub async fn checks(a: &DoctorArgs) -> Vec<Check> {
         let c = interface(&host, dev);
         loopback = c.1;
         out.push(c.0);
-        out.push(igmp(&host, "all", dev));
-        out.push(igmp(&host, dev, dev));
+        if a.role == Role::Ingress {
+            out.push(skip("igmp-all", INGRESS_IGMP));
+            out.push(skip("igmp-iface", INGRESS_IGMP));
+        } else {
+            out.push(igmp(&host, "all", dev));
+            out.push(igmp(&host, dev, dev));
+        }
         out.push(route(&host, dev));
         out.push(rp_filter(&host, dev));
     }
     out.push(buffer(&host, "rmem-max", "net.core.rmem_max", a.buffer));
     out.push(buffer(&host, "wmem-max", "net.core.wmem_max", a.buffer));
     if let Some(dev) = &dev {
-        out.push(mtu(&host, dev, a.max_datagram, loopback));
+        out.push(mtu(&host, dev, a.max_datagram, loopback, a.role));
     }
-    out.push(ttl(a.ttl));
-    out.push(imds::nitro(&host, &a.imds_url, a.imds_timeout).await);
+    out.push(match a.role {
+        Role::Egress => ttl(a.ttl),
+        Role::Receiver => skip("ttl", "role receiver: it sends no multicast"),
+        Role::Ingress => skip(
+            "ttl",
+            "role ingress: it sends the feed over TCP; the TTL is the egress's",
+        ),
+    });
+    out.push(match a.role {
+        Role::Ingress => skip(
+            "ec2-nitro",
+            "role ingress: the datacenter host is not an EC2 instance",
+        ),
+        _ => imds::nitro(&host, &a.imds_url, a.imds_timeout).await,
+    });
     out
 }
 
@@ -471,7 +536,7 @@ fn buffer(host: &Host, id: &'static str, key: &str, want: usize) -> Check {
     }
 }
 
-fn mtu(host: &Host, dev: &str, max_datagram: usize, loopback: bool) -> Check {
+fn mtu(host: &Host, dev: &str, max_datagram: usize, loopback: bool, role: Role) -> Check {
     let id = "mtu";
     let Some(mtu) = host.net(dev, "mtu").and_then(|m| m.parse::<u32>().ok()) else {
         return warn(
@@ -482,10 +547,18 @@ fn mtu(host: &Host, dev: &str, max_datagram: usize, loopback: bool) -> Check {
     };
     let need = max_datagram + HEADERS;
     if need > mtu as usize {
+        let what = match role {
+            Role::Egress => {
+                "they would be fragmented, and the egress (DF set) drops them as too_big"
+            }
+            Role::Receiver | Role::Ingress => {
+                "larger packets than the interface takes arrive fragmented or not at all"
+            }
+        };
         return fail(
             id,
             format!(
-                "MTU {mtu} on {dev}: datagrams of up to {max_datagram} bytes need {need}; they would be fragmented, and the egress (DF set) drops them as too_big"
+                "MTU {mtu} on {dev}: datagrams of up to {max_datagram} bytes need {need}; {what}"
             ),
             format!(
                 "ip link set dev {dev} mtu {need}, or keep datagrams at most {} bytes",
@@ -501,6 +574,14 @@ fn mtu(host: &Host, dev: &str, max_datagram: usize, loopback: bool) -> Check {
             ),
         );
     }
+    if role == Role::Ingress {
+        return pass(
+            id,
+            format!(
+                "MTU {mtu} on {dev}: datagrams of up to {max_datagram} bytes arrive unfragmented (role ingress: the Transit Gateway's {TGW_MTU} bytes are the egress's to check)"
+            ),
+        );
+    }
     let tgw_max = TGW_MTU as usize - HEADERS;
     if need > TGW_MTU as usize {
         return fail(
@@ -509,6 +590,14 @@ fn mtu(host: &Host, dev: &str, max_datagram: usize, loopback: bool) -> Check {
                 "datagrams of up to {max_datagram} bytes make packets over the Transit Gateway's {TGW_MTU} bytes, which it drops (multicast is never fragmented)"
             ),
             format!("keep datagrams at most {tgw_max} bytes"),
+        );
+    }
+    if mtu > TGW_MTU && role == Role::Receiver {
+        return pass(
+            id,
+            format!(
+                "MTU {mtu} on {dev}: datagrams of up to {max_datagram} bytes arrive whole (a receiver sends no multicast, so an MTU above the Transit Gateway's {TGW_MTU} does no harm)"
+            ),
         );
     }
     if mtu > TGW_MTU {
@@ -553,24 +642,31 @@ fn ttl(ttl: u32) -> Check {
 pub async fn run(a: DoctorArgs) -> anyhow::Result<bool> {
     let results = checks(&a).await;
     let count = |s: Status| results.iter().filter(|c| c.status == s).count();
-    let (p, w, f) = (
+    let (p, w, f, s) = (
         count(Status::Pass),
         count(Status::Warn),
         count(Status::Fail),
+        count(Status::Skip),
     );
     if a.json {
         println!(
             "{}",
             serde_json::json!({
                 "iface": a.iface,
+                "role": a.role,
                 "checks": results,
                 "pass": p,
                 "warn": w,
                 "fail": f,
+                "skip": s,
             })
         );
     } else {
-        println!("mcast-relay doctor: interface {}", a.iface);
+        println!(
+            "mcast-relay doctor: interface {}, role {}",
+            a.iface,
+            a.role.name()
+        );
         for c in &results {
             println!("  {}  {:<16} {}", c.status.label(), c.id, c.detail);
             if let Some(fix) = &c.fix {
@@ -578,7 +674,12 @@ pub async fn run(a: DoctorArgs) -> anyhow::Result<bool> {
             }
         }
         println!(
-            "doctor: {p} pass, {w} warn, {f} fail{}",
+            "doctor: {p} pass, {w} warn, {f} fail{}{}",
+            if s > 0 {
+                format!(", {s} skipped")
+            } else {
+                String::new()
+            },
             if f > 0 { " (exit code 1)" } else { "" }
         );
     }
