@@ -164,18 +164,11 @@ impl Drop for FakeImds {
 /// how long it took.
 fn doctor(host: &FakeHost, imds: &str, extra: &[&str]) -> (i32, BTreeMap<String, Value>, Duration) {
     let t = Instant::now();
-    let out = Command::new(BIN)
-        .args(["doctor", "--json", "--iface", "eth0", "--imds-url", imds])
-        .args([
-            "--proc-root",
-            &host.root("proc"),
-            "--sys-root",
-            &host.root("sys"),
-        ])
-        .args(extra)
-        .env_remove("MCAST_RELAY_IFACE")
-        .output()
-        .unwrap();
+    let args: Vec<&str> = ["--json", "--iface", "eth0"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    let out = run_doctor(host, imds, &args);
     let took = t.elapsed();
     let text = String::from_utf8_lossy(&out.stdout);
     let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| {
@@ -191,6 +184,23 @@ fn doctor(host: &FakeHost, imds: &str, extra: &[&str]) -> (i32, BTreeMap<String,
         .map(|c| (c["id"].as_str().unwrap().to_string(), c.clone()))
         .collect();
     (out.status.code().unwrap(), checks, took)
+}
+
+/// Run doctor on the fake host with `args` (after `doctor`), text or JSON as asked.
+fn run_doctor(host: &FakeHost, imds: &str, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("doctor")
+        .args(args)
+        .args(["--imds-url", imds])
+        .args([
+            "--proc-root",
+            &host.root("proc"),
+            "--sys-root",
+            &host.root("sys"),
+        ])
+        .env_remove("MCAST_RELAY_IFACE")
+        .output()
+        .unwrap()
 }
 
 fn status(checks: &BTreeMap<String, Value>, id: &str) -> String {
@@ -474,32 +484,14 @@ fn a_metadata_service_that_never_answers_is_given_up_within_a_second() {
 fn an_unknown_interface_fails_and_text_output_names_each_fix() {
     let host = FakeHost::healthy();
     let imds = closed_port_url();
-    let out = Command::new(BIN)
-        .args(["doctor", "--iface", "eth9", "--imds-url", &imds])
-        .args([
-            "--proc-root",
-            &host.root("proc"),
-            "--sys-root",
-            &host.root("sys"),
-        ])
-        .output()
-        .unwrap();
+    let out = run_doctor(&host, &imds, &["--iface", "eth9"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("FAIL  interface"), "{text}");
     assert!(text.contains("eth9"), "{text}");
     // Text mode: every warn/fail line is followed by its fix.
     host.set("sys/class/net/eth0/mtu", "9001");
-    let out = Command::new(BIN)
-        .args(["doctor", "--iface", "eth0", "--imds-url", &imds])
-        .args([
-            "--proc-root",
-            &host.root("proc"),
-            "--sys-root",
-            &host.root("sys"),
-        ])
-        .output()
-        .unwrap();
+    let out = run_doctor(&host, &imds, &["--iface", "eth0"]);
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
     let mut warned = 0;
@@ -557,4 +549,159 @@ fn the_fake_tree_is_what_doctor_reads() {
         "warn",
         "no /proc/net/route to read"
     );
+}
+
+/// A datacenter host as docs/DEPLOY.md section 5 leaves it: IGMP at the
+/// kernel's default (v3, for source-specific joins), a jumbo MTU, not EC2.
+fn datacenter_host() -> FakeHost {
+    let host = FakeHost::healthy();
+    for dev in ["all", "eth0"] {
+        host.set(
+            &format!("proc/sys/net/ipv4/conf/{dev}/force_igmp_version"),
+            "0",
+        );
+    }
+    host.set("sys/class/net/eth0/mtu", "9000");
+    host.remove("sys/class/dmi/id/sys_vendor");
+    host.remove("sys/class/dmi/id/product_name");
+    host
+}
+
+#[test]
+fn role_ingress_skips_what_the_datacenter_host_does_not_need() {
+    let host = datacenter_host();
+    let imds = closed_port_url();
+    // Without a role, doctor checks it as an AWS egress host: IGMPv3 fails.
+    let (code, c, _) = doctor(&host, &imds, &[]);
+    assert_eq!(status(&c, "igmp-all"), "fail");
+    assert_eq!(code, 1);
+
+    let (code, c, _) = doctor(&host, &imds, &["--role", "ingress", "--ttl", "1"]);
+    assert_eq!(code, 0, "nothing fails on a datacenter host: {c:?}");
+    for id in ["igmp-all", "igmp-iface", "ttl", "ec2-nitro"] {
+        assert_eq!(status(&c, id), "skip", "{id}: {:?}", c[id]);
+        let detail = c[id]["detail"].as_str().unwrap();
+        assert!(detail.contains("role ingress"), "{id} says why: {detail}");
+        assert!(c[id].get("fix").is_none(), "{id}: a skip has no fix");
+    }
+    assert!(
+        c["igmp-all"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("exchange's routers")
+    );
+    // What still applies there: the feed interface, routes, rp_filter, buffers, fragmentation.
+    for id in [
+        "interface",
+        "multicast-route",
+        "rp-filter",
+        "rmem-max",
+        "wmem-max",
+        "mtu",
+    ] {
+        assert_eq!(status(&c, id), "pass", "{id}: {:?}", c[id]);
+    }
+    let (code, c, _) = doctor(
+        &host,
+        &imds,
+        &["--role", "ingress", "--max-datagram", "9000"],
+    );
+    assert_eq!(status(&c, "mtu"), "fail", "9000 + 28 does not fit 9000");
+    assert_eq!(code, 1);
+    // rp_filter strict still warns: the exchange's sources must pass it.
+    for dev in ["all", "eth0"] {
+        host.set(&format!("proc/sys/net/ipv4/conf/{dev}/rp_filter"), "1");
+    }
+    let (_, c, _) = doctor(&host, &imds, &["--role", "ingress"]);
+    assert_eq!(status(&c, "rp-filter"), "warn");
+}
+
+#[test]
+fn role_receiver_checks_igmp_and_nitro_but_not_ttl_or_an_mtu_above_8500() {
+    let imds = FakeImds::start(Imds::Answers("c6in.xlarge"));
+    let host = FakeHost::healthy();
+    host.set("sys/class/net/eth0/mtu", "9001");
+    let args = ["--role", "receiver", "--ttl", "1"];
+    let (code, c, _) = doctor(&host, &imds.url, &args);
+    assert_eq!(code, 0, "{c:?}");
+    assert_eq!(status(&c, "ttl"), "skip");
+    assert!(
+        c["ttl"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("sends no multicast")
+    );
+    assert_eq!(
+        status(&c, "mtu"),
+        "pass",
+        "EC2's 9001 is fine for a receiver"
+    );
+    assert_eq!(status(&c, "igmp-all"), "pass");
+    assert_eq!(status(&c, "ec2-nitro"), "pass");
+    // The same host as an egress: the MTU warns and TTL 1 fails.
+    let (code, c, _) = doctor(&host, &imds.url, &["--role", "egress", "--ttl", "1"]);
+    assert_eq!(status(&c, "mtu"), "warn");
+    assert_eq!(status(&c, "ttl"), "fail");
+    assert_eq!(code, 1);
+    // A receiver still needs IGMPv2 and Nitro.
+    host.set("proc/sys/net/ipv4/conf/all/force_igmp_version", "0");
+    host.set("proc/sys/net/ipv4/conf/eth0/force_igmp_version", "0");
+    let (code, c, _) = doctor(&host, &imds.url, &args);
+    assert_eq!(status(&c, "igmp-all"), "fail");
+    assert_eq!(code, 1);
+    drop(imds);
+    let xen = FakeImds::start(Imds::Answers("m4.large"));
+    let (_, c, _) = doctor(&host, &xen.url, &args);
+    assert_eq!(status(&c, "ec2-nitro"), "fail");
+    // Datagrams the Transit Gateway drops never reach a receiver either.
+    let (_, c, _) = doctor(
+        &host,
+        &xen.url,
+        &["--role", "receiver", "--max-datagram", "8473"],
+    );
+    assert_eq!(status(&c, "mtu"), "fail");
+}
+
+#[test]
+fn the_default_role_is_egress_and_the_output_names_the_role() {
+    let host = datacenter_host();
+    let imds = closed_port_url();
+    let json = |args: &[&str]| -> Value {
+        serde_json::from_slice(&run_doctor(&host, &imds, args).stdout).unwrap()
+    };
+    let v = json(&["--json", "--iface", "eth0"]);
+    assert_eq!(v["role"], "egress");
+    assert_eq!(v["skip"], 0, "egress checks everything: {v}");
+    let v = json(&["--json", "--iface", "eth0", "--role", "ingress"]);
+    assert_eq!(v["role"], "ingress");
+    assert_eq!(v["skip"], 4, "{v}");
+    assert_eq!(v["fail"], 0, "{v}");
+
+    let out = run_doctor(&host, &imds, &["--role", "ingress", "--iface", "eth0"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("mcast-relay doctor: interface eth0, role ingress"),
+        "{text}"
+    );
+    assert!(text.contains("SKIP  igmp-all"), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        if l.trim_start().starts_with("SKIP") {
+            assert!(
+                !lines[i + 1].contains("fix: "),
+                "a skip has no fix:\n{text}"
+            );
+        }
+    }
+    assert!(lines.last().unwrap().ends_with(", 4 skipped"), "{text}");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+
+    let help = Command::new(BIN)
+        .args(["doctor", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--role <ROLE>"), "{help}");
+    assert!(help.contains("[default: egress]"), "{help}");
+    assert!(help.contains("--role ingress --iface feed0"), "{help}");
 }

@@ -3,14 +3,17 @@
 //! Every check reads files under /proc and /sys (or the roots given with
 //! `--proc-root`/`--sys-root`, so tests use a fake tree) and the instance
 //! metadata service; nothing is ever changed. Each prints pass, warn or fail
-//! and, for warn and fail, the fix. The exit code is non-zero when one failed.
+//! and, for warn and fail, the fix; a check that does not apply to the host's
+//! `--role` prints skip and why. The exit code is non-zero when one failed.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod imds;
+pub use imds::is_nitro;
 
 /// What the relay asks for its multicast socket buffers (`rcvbuf`/`sndbuf`).
 pub const RELAY_BUFFER: usize = 8 << 20;
@@ -21,9 +24,17 @@ pub const HEADERS: usize = 28;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Examples:\n  mcast-relay doctor --iface eth0\n  mcast-relay doctor --iface 10.0.1.5 --ttl 32 --max-datagram 1472 --json\n\nExit code: 0 when no check failed (warnings allowed), 1 otherwise."
+    after_help = "Examples:\n  mcast-relay doctor --iface eth0                    # an ECS host that runs the egress\n  mcast-relay doctor --role receiver --iface eth0    # a customer's receiver\n  mcast-relay doctor --role ingress --iface feed0    # the datacenter host\n  mcast-relay doctor --iface 10.0.1.5 --ttl 32 --max-datagram 1472 --json\n\nExit code: 0 when no check failed (warnings and skips allowed), 1 otherwise."
 )]
 pub struct DoctorArgs {
+    /// What this host runs, which decides the checks that apply. egress (the
+    /// default: a host in AWS that emits into the Transit Gateway) gets every
+    /// check. receiver (a customer's instance) sends no multicast: no TTL
+    /// check, and an MTU above 8,500 is fine. ingress (the datacenter host)
+    /// leaves IGMP to the exchange's routers and is not in AWS: the IGMP, TTL,
+    /// Transit Gateway MTU and Nitro checks are skipped.
+    #[arg(long, value_enum, default_value_t = Role::Egress)]
+    pub role: Role,
     /// Interface the relay or receiver uses: a name or an IPv4 address.
     #[arg(long, default_value = "127.0.0.1", env = "MCAST_RELAY_IFACE")]
     pub iface: String,
@@ -67,9 +78,33 @@ pub struct DoctorArgs {
     pub sys_root: PathBuf,
 }
 
+/// What the host runs (`--role`).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The datacenter host: joins the exchange's groups, sends them over TCP.
+    Ingress,
+    /// A host in AWS that emits the feed into the VPC and the Transit Gateway.
+    Egress,
+    /// A customer's instance that joins the groups through the Transit Gateway.
+    Receiver,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Ingress => "ingress",
+            Role::Egress => "egress",
+            Role::Receiver => "receiver",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Does not apply to this role; the detail says why.
+    Skip,
     Pass,
     Warn,
     Fail,
@@ -78,6 +113,7 @@ pub enum Status {
 impl Status {
     fn label(self) -> &'static str {
         match self {
+            Status::Skip => "SKIP",
             Status::Pass => "PASS",
             Status::Warn => "WARN",
             Status::Fail => "FAIL",
@@ -89,7 +125,8 @@ impl Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     /// A stable identifier: interface, igmp-all, igmp-iface, multicast-route,
-    /// rp-filter, rmem-max, wmem-max, mtu, ttl, ec2-nitro.
+    /// rp-filter, rmem-max, wmem-max, mtu, ttl, ec2-nitro (each is reported
+    /// for every role; skip where it does not apply).
     pub id: &'static str,
     pub status: Status,
     pub detail: String,
@@ -106,6 +143,18 @@ fn pass(id: &'static str, detail: String) -> Check {
         fix: None,
     }
 }
+
+fn skip(id: &'static str, why: &str) -> Check {
+    Check {
+        id,
+        status: Status::Skip,
+        detail: why.to_string(),
+        fix: None,
+    }
+}
+
+/// Why the datacenter host's IGMP is not checked (docs/DEPLOY.md section 5).
+const INGRESS_IGMP: &str = "role ingress: in the datacenter the exchange's routers decide the IGMP version (source-specific joins need IGMPv3); IGMPv2 is forced only in AWS, towards the Transit Gateway";
 
 fn warn(id: &'static str, detail: String, fix: String) -> Check {
     Check {
@@ -188,18 +237,36 @@ pub async fn checks(a: &DoctorArgs) -> Vec<Check> {
         let c = interface(&host, dev);
         loopback = c.1;
         out.push(c.0);
-        out.push(igmp(&host, "all", dev));
-        out.push(igmp(&host, dev, dev));
+        if a.role == Role::Ingress {
+            out.push(skip("igmp-all", INGRESS_IGMP));
+            out.push(skip("igmp-iface", INGRESS_IGMP));
+        } else {
+            out.push(igmp(&host, "all", dev));
+            out.push(igmp(&host, dev, dev));
+        }
         out.push(route(&host, dev));
         out.push(rp_filter(&host, dev));
     }
     out.push(buffer(&host, "rmem-max", "net.core.rmem_max", a.buffer));
     out.push(buffer(&host, "wmem-max", "net.core.wmem_max", a.buffer));
     if let Some(dev) = &dev {
-        out.push(mtu(&host, dev, a.max_datagram, loopback));
+        out.push(mtu(&host, dev, a.max_datagram, loopback, a.role));
     }
-    out.push(ttl(a.ttl));
-    out.push(nitro(&host, &a.imds_url, a.imds_timeout).await);
+    out.push(match a.role {
+        Role::Egress => ttl(a.ttl),
+        Role::Receiver => skip("ttl", "role receiver: it sends no multicast"),
+        Role::Ingress => skip(
+            "ttl",
+            "role ingress: it sends the feed over TCP; the TTL is the egress's",
+        ),
+    });
+    out.push(match a.role {
+        Role::Ingress => skip(
+            "ec2-nitro",
+            "role ingress: the datacenter host is not an EC2 instance",
+        ),
+        _ => imds::nitro(&host, &a.imds_url, a.imds_timeout).await,
+    });
     out
 }
 
@@ -469,7 +536,7 @@ fn buffer(host: &Host, id: &'static str, key: &str, want: usize) -> Check {
     }
 }
 
-fn mtu(host: &Host, dev: &str, max_datagram: usize, loopback: bool) -> Check {
+fn mtu(host: &Host, dev: &str, max_datagram: usize, loopback: bool, role: Role) -> Check {
     let id = "mtu";
     let Some(mtu) = host.net(dev, "mtu").and_then(|m| m.parse::<u32>().ok()) else {
         return warn(
@@ -480,10 +547,18 @@ fn mtu(host: &Host, dev: &str, max_datagram: usize, loopback: bool) -> Check {
     };
     let need = max_datagram + HEADERS;
     if need > mtu as usize {
+        let what = match role {
+            Role::Egress => {
+                "they would be fragmented, and the egress (DF set) drops them as too_big"
+            }
+            Role::Receiver | Role::Ingress => {
+                "larger packets than the interface takes arrive fragmented or not at all"
+            }
+        };
         return fail(
             id,
             format!(
-                "MTU {mtu} on {dev}: datagrams of up to {max_datagram} bytes need {need}; they would be fragmented, and the egress (DF set) drops them as too_big"
+                "MTU {mtu} on {dev}: datagrams of up to {max_datagram} bytes need {need}; {what}"
             ),
             format!(
                 "ip link set dev {dev} mtu {need}, or keep datagrams at most {} bytes",
@@ -499,6 +574,14 @@ fn mtu(host: &Host, dev: &str, max_datagram: usize, loopback: bool) -> Check {
             ),
         );
     }
+    if role == Role::Ingress {
+        return pass(
+            id,
+            format!(
+                "MTU {mtu} on {dev}: datagrams of up to {max_datagram} bytes arrive unfragmented (role ingress: the Transit Gateway's {TGW_MTU} bytes are the egress's to check)"
+            ),
+        );
+    }
     let tgw_max = TGW_MTU as usize - HEADERS;
     if need > TGW_MTU as usize {
         return fail(
@@ -507,6 +590,14 @@ fn mtu(host: &Host, dev: &str, max_datagram: usize, loopback: bool) -> Check {
                 "datagrams of up to {max_datagram} bytes make packets over the Transit Gateway's {TGW_MTU} bytes, which it drops (multicast is never fragmented)"
             ),
             format!("keep datagrams at most {tgw_max} bytes"),
+        );
+    }
+    if mtu > TGW_MTU && role == Role::Receiver {
+        return pass(
+            id,
+            format!(
+                "MTU {mtu} on {dev}: datagrams of up to {max_datagram} bytes arrive whole (a receiver sends no multicast, so an MTU above the Transit Gateway's {TGW_MTU} does no harm)"
+            ),
         );
     }
     if mtu > TGW_MTU {
@@ -547,178 +638,35 @@ fn ttl(ttl: u32) -> Check {
     }
 }
 
-/// Instance families that run on Xen, not Nitro (AWS: "Instances built on the
-/// AWS Nitro System"; bare metal `*.metal` sizes are Nitro).
-const XEN_FAMILIES: &[&str] = &[
-    "t1", "t2", "m1", "m2", "m3", "m4", "c1", "c3", "c4", "cc1", "cc2", "cg1", "cr1", "r3", "r4",
-    "x1", "x1e", "d2", "h1", "hi1", "hs1", "i2", "i3", "f1", "g2", "g3", "g3s", "p2", "p3",
-];
-
-/// Whether an instance type runs on Nitro.
-pub fn is_nitro(instance_type: &str) -> bool {
-    let family = instance_type.split('.').next().unwrap_or("");
-    instance_type.ends_with(".metal") || !XEN_FAMILIES.contains(&family)
-}
-
-async fn nitro(host: &Host<'_>, imds: &str, limit: Duration) -> Check {
-    let id = "ec2-nitro";
-    let vendor = host.read(host.sys_root.join("class/dmi/id/sys_vendor"));
-    let product = host.read(host.sys_root.join("class/dmi/id/product_name"));
-    let hint = match (&vendor, &product) {
-        (Some(v), Some(p)) => format!("DMI: {v}, {p}"),
-        (Some(v), None) => format!("DMI: {v}"),
-        _ => "no DMI vendor".into(),
-    };
-    let fix_type = "run the egress (and senders in AWS) on a Nitro instance type, e.g. c6in, c7i, m6i, c5n: non-Nitro instances cannot send multicast through a Transit Gateway".to_string();
-    match tokio::time::timeout(limit, instance_type(imds)).await {
-        Ok(Ok(t)) if is_nitro(&t) => pass(id, format!("EC2 instance {t}: Nitro ({hint})")),
-        Ok(Ok(t)) => fail(
-            id,
-            format!("EC2 instance {t} runs on Xen, not Nitro"),
-            fix_type,
-        ),
-        res => {
-            let why = match res {
-                Ok(Err(e)) => e,
-                _ => format!("no answer within {} ms", limit.as_millis()),
-            };
-            let aws = vendor.as_deref() == Some("Amazon EC2");
-            if aws {
-                warn(
-                    id,
-                    format!(
-                        "the instance metadata service at {imds} did not answer ({why}), though {hint} says EC2 Nitro"
-                    ),
-                    "in a container, IMDS may be blocked (ECS_AWSVPC_BLOCK_IMDS) or one hop too far (aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2); or run doctor on the host".into(),
-                )
-            } else {
-                warn(
-                    id,
-                    format!(
-                        "not an EC2 instance, or its metadata service at {imds} is off ({why}; {hint})"
-                    ),
-                    "fine for an ingress in the datacenter; an egress must run on an EC2 Nitro instance type (e.g. c6in, c7i, m6i, c5n)".into(),
-                )
-            }
-        }
-    }
-}
-
-/// IMDSv2: a token by PUT, then the instance type with it; IMDSv1 (no token)
-/// if the PUT is refused.
-async fn instance_type(base: &str) -> Result<String, String> {
-    let (hostport, _) = split_url(base)?;
-    let token = match http(
-        &hostport,
-        "PUT",
-        "/latest/api/token",
-        &[("X-aws-ec2-metadata-token-ttl-seconds", "60")],
-    )
-    .await?
-    {
-        (200, t) => Some(t),
-        _ => None,
-    };
-    let headers: Vec<(&str, &str)> = token
-        .as_deref()
-        .map(|t| vec![("X-aws-ec2-metadata-token", t.trim())])
-        .unwrap_or_default();
-    match http(
-        &hostport,
-        "GET",
-        "/latest/meta-data/instance-type",
-        &headers,
-    )
-    .await?
-    {
-        (200, t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
-        (code, _) => Err(format!("HTTP {code} for the instance type")),
-    }
-}
-
-fn split_url(url: &str) -> Result<(String, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("--imds-url {url:?}: give http://HOST[:PORT]"))?;
-    let (hp, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let hp = if hp.contains(':') {
-        hp.to_string()
-    } else {
-        format!("{hp}:80")
-    };
-    Ok((hp, path.to_string()))
-}
-
-/// A minimal HTTP/1.1 request with `Connection: close`; returns the status and body.
-async fn http(
-    hostport: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> Result<(u16, String), String> {
-    let mut s = tokio::net::TcpStream::connect(hostport)
-        .await
-        .map_err(|e| format!("{hostport}: {e}"))?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if method == "PUT" {
-        req.push_str("Content-Length: 0\r\n");
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes())
-        .await
-        .map_err(|e| format!("{hostport}: {e}"))?;
-    let mut buf = Vec::new();
-    s.take(64 * 1024)
-        .read_to_end(&mut buf)
-        .await
-        .map_err(|e| format!("{hostport}: {e}"))?;
-    let text = String::from_utf8_lossy(&buf);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("{hostport}: not an HTTP response"))?;
-    let len = head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case("content-length")
-            .then(|| v.trim().parse::<usize>().ok())?
-    });
-    let body = match len {
-        Some(n) if n <= body.len() => &body[..n],
-        _ => body,
-    };
-    Ok((code, body.to_string()))
-}
-
 /// Run every check and print the results; `Ok(true)` when none failed.
 pub async fn run(a: DoctorArgs) -> anyhow::Result<bool> {
     let results = checks(&a).await;
     let count = |s: Status| results.iter().filter(|c| c.status == s).count();
-    let (p, w, f) = (
+    let (p, w, f, s) = (
         count(Status::Pass),
         count(Status::Warn),
         count(Status::Fail),
+        count(Status::Skip),
     );
     if a.json {
         println!(
             "{}",
             serde_json::json!({
                 "iface": a.iface,
+                "role": a.role,
                 "checks": results,
                 "pass": p,
                 "warn": w,
                 "fail": f,
+                "skip": s,
             })
         );
     } else {
-        println!("mcast-relay doctor: interface {}", a.iface);
+        println!(
+            "mcast-relay doctor: interface {}, role {}",
+            a.iface,
+            a.role.name()
+        );
         for c in &results {
             println!("  {}  {:<16} {}", c.status.label(), c.id, c.detail);
             if let Some(fix) = &c.fix {
@@ -726,7 +674,12 @@ pub async fn run(a: DoctorArgs) -> anyhow::Result<bool> {
             }
         }
         println!(
-            "doctor: {p} pass, {w} warn, {f} fail{}",
+            "doctor: {p} pass, {w} warn, {f} fail{}{}",
+            if s > 0 {
+                format!(", {s} skipped")
+            } else {
+                String::new()
+            },
             if f > 0 { " (exit code 1)" } else { "" }
         );
     }
@@ -736,31 +689,6 @@ pub async fn run(a: DoctorArgs) -> anyhow::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nitro_families() {
-        for t in [
-            "c5n.xlarge",
-            "c6in.2xlarge",
-            "m5.large",
-            "t3.micro",
-            "i3.metal",
-            "p3dn.24xlarge",
-            "i3en.large",
-        ] {
-            assert!(is_nitro(t), "{t}");
-        }
-        for t in [
-            "t2.micro",
-            "m4.large",
-            "c4.large",
-            "i3.large",
-            "p3.2xlarge",
-            "r4.xlarge",
-        ] {
-            assert!(!is_nitro(t), "{t}");
-        }
-    }
 
     #[test]
     fn routes_parse_in_network_order() {

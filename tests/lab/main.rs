@@ -1,0 +1,31 @@
+//! The lab: the whole design in network namespaces (`lab/up`, `lab/down`), and
+//! the fault scenarios of docs/RELIABILITY.md, each printing its figures.
+//!
+//! dc (publisher + ingress) reaches the London egress through a ~1 ms WAN link
+//! and the Tokyo egress through a 115 ms one, both made by `lab/linkemu.py`
+//! (this kernel has no netem); each egress emits into its VPC, a bridge with
+//! IGMP snooping and an IGMPv2 querier, where customers A (joined), B (not
+//! joined; in s9 joined behind a security-group filter) and T (Tokyo, joined)
+//! force IGMPv2.
+//!
+//! Root only (CI runs as root): without it each test prints `SKIPPED` and
+//! passes. The scenarios run one at a time (a lock in `harness.rs`): they
+//! share two cores and measure time. Each builds its own lab under a unique
+//! prefix and tears it down on the way out, failed or not.
+//!
+//! `harness.rs` holds what the scenarios share; each `sN_*.rs` holds one
+//! scenario's test and what only it uses.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod harness;
+
+mod s1_happy_path;
+mod s2_igmp;
+mod s3_egress_restart;
+mod s4_link_cut;
+mod s5_tokyo_stall;
+mod s6_loss_and_reordering;
+mod s7_stranger;
+mod s8_deribit_capture;
+mod s9_customer_sends_to_feed_group;
