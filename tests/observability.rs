@@ -374,7 +374,7 @@ fn healthz_and_readyz_follow_the_health_state_not_traffic() {
 }
 
 /// Check one line against the EMF rules (field notes, section 5) and our
-/// contract with the alarms: namespace, dimensions, the seven metrics.
+/// contract with the alarms: namespace, dimensions, the eight metrics.
 fn check_emf(line: &str) -> Result<Value, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     let o = v.as_object().ok_or("not an object")?;
@@ -442,6 +442,7 @@ fn check_emf(line: &str) -> Result<Value, String> {
             "Drops",
             "Gaps",
             "Reconnects",
+            "Senders",
         ];
         if names != want {
             return Err(format!("metrics {names:?}, want {want:?}"));
@@ -458,7 +459,7 @@ fn the_emf_checker_rejects_what_cloudwatch_would() {
     let good = mcast_relay::obs::emf::record(
         "prod",
         "egress",
-        mcast_relay::obs::emf::Totals([5, 4, 3, 2, 1, 0, 0]),
+        mcast_relay::obs::emf::Totals([5, 4, 3, 2, 1, 0, 0, 1]),
         Default::default(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

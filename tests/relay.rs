@@ -398,6 +398,29 @@ fn the_demo_reports_no_loss() {
 }
 
 #[test]
+fn the_redundant_demo_loses_a_sender_and_nothing_else() {
+    let out = std::process::Command::new(BIN)
+        .args(["demo", "--redundant", "--duration", "4", "--rate", "5000"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| sen") && !l.starts_with("|-"))
+        .map(|l| l.split('|').map(str::trim).collect())
+        .collect();
+    let summary = &rows[0];
+    assert_eq!(summary[1], summary[2], "sent equals received: {text}");
+    assert_eq!((summary[3], summary[4]), ("0", "0"), "0 lost, 0 duplicates: {text}");
+    let senders: Vec<&Vec<&str>> = rows[1..].iter().collect();
+    assert_eq!(senders.len(), 2, "{text}");
+    let first: u64 = senders.iter().map(|r| r[3].parse::<u64>().unwrap()).sum();
+    assert_eq!(first.to_string(), summary[1], "each datagram went out once, from one sender");
+    assert!(text.contains("was killed at") && text.contains("the feed went on through"), "{text}");
+}
+
+#[test]
 fn check_config_validates_names_the_key_and_hides_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("prod.key");

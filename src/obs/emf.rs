@@ -19,8 +19,10 @@ use super::metrics::FeedStats;
 
 pub const NAMESPACE: &str = "McastRelay";
 pub const DIMENSIONS: [&str; 2] = ["Feed", "Role"];
-/// Each metric and its CloudWatch unit.
-pub const METRICS: [(&str, &str); 7] = [
+/// Each metric and its CloudWatch unit. All but the last are counts over the
+/// interval; `Senders` is how many senders (links) are connected at the
+/// moment of the line, so an alarm can see a datacenter host missing.
+pub const METRICS: [(&str, &str); 8] = [
     ("PacketsIn", "Count"),
     ("PacketsOut", "Count"),
     ("BytesIn", "Bytes"),
@@ -28,11 +30,14 @@ pub const METRICS: [(&str, &str); 7] = [
     ("Drops", "Count"),
     ("Gaps", "Count"),
     ("Reconnects", "Count"),
+    ("Senders", "Count"),
 ];
+/// How many of [`METRICS`] are deltas of counters.
+const COUNTERS: usize = 7;
 
-/// Counter totals of one feed, in [`METRICS`] order.
+/// Counter totals of one feed, in [`METRICS`] order (the last, a gauge, as it is now).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Totals(pub [u64; 7]);
+pub struct Totals(pub [u64; 8]);
 
 impl Totals {
     pub fn of(f: &FeedStats) -> Totals {
@@ -44,6 +49,7 @@ impl Totals {
             f.drops_total(),
             f.gaps.get(),
             f.reconnects_sum(),
+            f.connected.get().max(0) as u64,
         ])
     }
 }
@@ -69,8 +75,13 @@ pub fn record(feed: &str, role: &str, now: Totals, before: Totals, timestamp_ms:
     o.insert("Feed".into(), feed.into());
     o.insert("Role".into(), role.into());
     for (i, (name, _)) in METRICS.iter().enumerate() {
-        // A counter never goes down; saturate all the same (a restarted registry).
-        o.insert((*name).into(), now.0[i].saturating_sub(before.0[i]).into());
+        let v = if i < COUNTERS {
+            // A counter never goes down; saturate all the same (a restarted registry).
+            now.0[i].saturating_sub(before.0[i])
+        } else {
+            now.0[i]
+        };
+        o.insert((*name).into(), v.into());
     }
     Value::Object(o)
 }
@@ -147,11 +158,14 @@ mod tests {
         f.datagrams_out.inc_by(10);
         f.bytes_out.inc_by(1000);
         f.reconnect("10.0.0.1");
+        f.connected.inc();
+        f.connected.inc();
         let (l1, last) = lines(&obs, &HashMap::new(), 1_700_000_000_000);
         let v: Value = serde_json::from_str(&l1[0]).unwrap();
         assert_eq!(v["PacketsOut"], 10);
         assert_eq!(v["BytesOut"], 1000);
         assert_eq!(v["Reconnects"], 1);
+        assert_eq!(v["Senders"], 2, "a gauge: as it is now");
         assert_eq!(v["Role"], "egress");
         assert_eq!(v["_aws"]["Timestamp"], 1_700_000_000_000u64);
         f.datagrams_out.inc_by(5);
@@ -159,6 +173,7 @@ mod tests {
         let v: Value = serde_json::from_str(&l2[0]).unwrap();
         assert_eq!(v["PacketsOut"], 5);
         assert_eq!(v["Reconnects"], 0);
+        assert_eq!(v["Senders"], 2, "not a delta");
         let (l3, _) = lines(&obs, &last, 1_700_000_120_000);
         let v: Value = serde_json::from_str(&l3[0]).unwrap();
         assert_eq!(v["PacketsOut"], 0, "an idle feed still reports, with zeros");

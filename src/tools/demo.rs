@@ -29,6 +29,10 @@ pub struct DemoArgs {
     /// Where to serve /healthz and /metrics (port 0 picks one).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub http: SocketAddr,
+    /// Two senders (two ingresses, as two datacenter hosts) merged at the
+    /// egress by the test header's sequence numbers; one is killed halfway.
+    #[arg(long)]
+    pub redundant: bool,
 }
 
 /// Run the demo; `Ok(true)` when nothing was lost.
@@ -54,7 +58,9 @@ iface = "127.0.0.1"
 ttl = 1
 allow = ["239.255.78.0/24"]
 map = ["239.255.77.0/24=239.255.78.0/24"]
-"#
+merge = "{merge}"
+"#,
+        merge = if a.redundant { "testhdr" } else { "none" }
     ))?;
     // A key of its own, made now: the demo runs the feed authenticated, as
     // production must.
@@ -72,14 +78,33 @@ map = ["239.255.77.0/24=239.255.78.0/24"]
     let tcp = eg.local_addrs()[0];
     ing.dests = vec![tcp.to_string()];
     let egress = tokio::spawn(eg.serve(stop.clone()));
-    let ingress = tokio::spawn(crate::ingress::Ingress::start(ing, &obs)?.run(stop.clone()));
-    eprintln!("demo: {src} -> ingress -> tcp {tcp} -> egress -> {out}, all on the loopback");
+    let senders: Vec<String> = if a.redundant {
+        vec!["demo-a".into(), "demo-b".into()]
+    } else {
+        vec![crate::config::default_sender()]
+    };
+    let mut ingresses = Vec::new();
+    for name in &senders {
+        let mut f = ing.clone();
+        f.sender = Some(name.clone());
+        ingresses.push(tokio::spawn(
+            crate::ingress::Ingress::start(f, &obs)?.run(stop.clone()),
+        ));
+    }
+    if a.redundant {
+        eprintln!(
+            "demo: {src} -> two ingresses ({}) -> tcp {tcp} -> egress, merged by sequence -> {out}, all on the loopback",
+            senders.join(", ")
+        );
+    } else {
+        eprintln!("demo: {src} -> ingress -> tcp {tcp} -> egress -> {out}, all on the loopback");
+    }
     eprintln!("demo: health and metrics at http://{http}/healthz and http://{http}/metrics");
 
     let ing_stats = obs.metrics.feed("demo", "ingress");
     let eg_stats = obs.metrics.feed("demo", "egress");
     let t0 = Instant::now();
-    while ing_stats.connected.get() < 1 {
+    while (eg_stats.connected.get() as usize) < senders.len() || ing_stats.connected.get() < 1 {
         if t0.elapsed() > Duration::from_secs(5) {
             anyhow::bail!("the ingress did not connect to the egress within 5 s");
         }
@@ -132,7 +157,19 @@ map = ["239.255.77.0/24=239.255.78.0/24"]
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
     let started = Instant::now();
+    let mut killed = None;
     while !publisher.is_finished() {
+        if a.redundant && killed.is_none() && started.elapsed() >= a.duration / 2 {
+            // As a host dying would: no goodbye, the connection just drops.
+            ingresses[0].abort();
+            killed = Some(started.elapsed());
+            eprintln!(
+                "{:>5.1}s  killed {} (no goodbye); {} carries on",
+                started.elapsed().as_secs_f64(),
+                senders[0],
+                senders[1]
+            );
+        }
         tokio::select! {
             _ = tick.tick() => eprintln!(
                 "{:>5.1}s  sent {:>9}  relayed {:>9}  received {:>9}",
@@ -158,7 +195,9 @@ map = ["239.255.77.0/24=239.255.78.0/24"]
         crate::obs::http::probe(&format!("http://{http}/healthz"), Duration::from_secs(1)).ok();
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        let _ = ingress.await;
+        for i in ingresses {
+            let _ = i.await;
+        }
         let _ = egress.await;
     })
     .await;
@@ -175,6 +214,22 @@ map = ["239.255.77.0/24=239.255.78.0/24"]
         "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} |",
         report.sent, heard.unique, lost, heard.duplicates, heard.reordered, l.p50, l.p99, l.p999
     );
+    if a.redundant {
+        println!("\n| sender | delivered | first copies | later copies dropped |");
+        println!("|---|---:|---:|---:|");
+        for s in eg_stats.senders.all() {
+            println!(
+                "| {} | {} | {} | {} |",
+                s.name,
+                s.datagrams.get(),
+                s.first.get(),
+                s.late.get()
+            );
+        }
+        if let Some(k) = killed {
+            println!("{} was killed at {:.1} s; the feed went on through {}.", senders[0], k.as_secs_f64(), senders[1]);
+        }
+    }
     println!(
         "health: http://{http}/healthz answered {}",
         health_code.map_or("nothing".to_string(), |c| c.to_string())
