@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use libc::{SO_BUSY_POLL, SOL_SOCKET};
 use tokio::io::Interest;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UdpSocket;
@@ -20,14 +21,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ns;
 use crate::config::IngressFeed;
-use crate::net::batch::RecvBatch;
+use crate::net::batch::{RecvBatch, get_int, set_int};
 use crate::net::link::{self, Backoff, LinkError};
 use crate::net::mcast::{self, Iface, Membership};
 use crate::net::tls::{self, BoxStream};
 use crate::obs::Obs;
 use crate::obs::links::{Link, LinkState};
 use crate::obs::logs::RateLimit;
-use crate::obs::metrics::FeedStats;
+use crate::obs::metrics::{DropReason, FeedStats};
 use crate::ring::{Read, Ring};
 use crate::warn_limited;
 use crate::wire::buffer::FrameBuf;
@@ -84,23 +85,21 @@ impl Ingress {
             .map_or(Membership::AnySource, Membership::SourceSpecific);
 
         let mut sockets = Vec::new();
-        for (sock, port, groups) in mcast::receivers(&cfg.groups, &iface, how, cfg.rcvbuf)
+        let mut busy_poll = 0;
+        for (sock, port, groups) in mcast::receivers(&cfg.groups, &iface, how, cfg.rcvbuf.get())
             .with_context(|| format!("ingress {:?}", cfg.feed))?
         {
-            if cfg.busy_poll > 0 {
-                let fd = std::os::fd::AsFd::as_fd(&sock);
-                if let Err(e) = crate::net::batch::set_int(
-                    fd,
-                    libc::SOL_SOCKET,
-                    libc::SO_BUSY_POLL,
-                    cfg.busy_poll as i32,
-                ) {
-                    tracing::warn!(error = %e, "--busy-poll: SO_BUSY_POLL refused (needs CAP_NET_ADMIN above net.core.busy_read)");
-                }
+            let fd = sock.as_fd();
+            if cfg.busy_poll > 0
+                && let Err(e) = set_int(fd, SOL_SOCKET, SO_BUSY_POLL, cfg.busy_poll as i32)
+            {
+                tracing::warn!(error = %e, "--busy-poll: SO_BUSY_POLL refused (needs CAP_NET_ADMIN above net.core.busy_read)");
             }
+            // As the socket has it, so the log says what took effect.
+            busy_poll = get_int(fd, SOL_SOCKET, SO_BUSY_POLL).unwrap_or(0);
             sockets.push((Arc::new(UdpSocket::from_std(sock)?), port, groups));
         }
-        tracing::info!(feed = %cfg.feed, sender = %cfg.sender_name(), iface = %iface.name, groups = cfg.groups.len(), dests = ?cfg.dests, "ingress joined");
+        tracing::info!(feed = %cfg.feed, sender = %cfg.sender_name(), iface = %iface.name, groups = cfg.groups.len(), dests = ?cfg.dests, busy_poll_us = busy_poll, "ingress joined");
         obs.health.ready();
         let tls = match &cfg.tls_ca {
             Some(ca) => {
@@ -146,7 +145,7 @@ impl Ingress {
         crate::keys::guard(&stats, &cfg.keys, cfg.insecure_no_auth, shutdown.clone());
         let window = Arc::new(Window {
             ring: Mutex::new(Ring::new(
-                cfg.window_bytes,
+                cfg.window_bytes.get(),
                 cfg.window_age().as_nanos() as u64,
             )),
             head: watch::channel(0).0,
@@ -257,12 +256,12 @@ async fn receive(
             {
                 let lost = d.wrapping_sub(dropped_before) as u64;
                 dropped_before = d;
-                stats.dropped("socket_overflow", lost);
+                stats.dropped(DropReason::SocketOverflow, lost);
                 warn_limited!(
                     overflow,
                     port,
                     lost,
-                    rcvbuf = cfg.rcvbuf,
+                    rcvbuf = cfg.rcvbuf.get(),
                     "the kernel dropped datagrams at the multicast socket (its buffer was full); raise --rcvbuf and net.core.rmem_max, or find what kept the relay from reading"
                 );
             }
@@ -270,12 +269,12 @@ async fn receive(
             for i in 0..n {
                 let (m, payload) = batch.get(i);
                 if m.truncated {
-                    stats.dropped("truncated", 1);
+                    stats.dropped(DropReason::Truncated, 1);
                     warn_limited!(odd, from = %m.src, max = cfg.max_datagram, "datagram longer than max_datagram dropped");
                     continue;
                 }
                 let Some(g) = m.dst.and_then(|d| groups.iter().position(|g| *g == d)) else {
-                    stats.dropped("not_joined", 1);
+                    stats.dropped(DropReason::NotJoined, 1);
                     warn_limited!(odd, from = %m.src, port, "datagram for a group this feed did not join dropped");
                     continue;
                 };
@@ -473,7 +472,7 @@ impl Dest {
             let ring = self.window.ring.lock().expect("window lock");
             let r = session::resume_point(*acked, resume_from, ring.oldest_seq());
             if r.lost > 0 {
-                stats.dropped("behind", r.lost);
+                stats.dropped(DropReason::Behind, r.lost);
                 tracing::warn!(
                     dest,
                     lost = r.lost,
@@ -554,7 +553,7 @@ impl Dest {
                         }
                         Read::Behind { oldest } => {
                             out.clear();
-                            stats.dropped("behind", oldest - cursor);
+                            stats.dropped(DropReason::Behind, oldest - cursor);
                             tracing::warn!(
                                 lost = oldest - cursor,
                                 "destination fell behind the window; skipped forward"

@@ -4,15 +4,16 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod egress;
+pub(crate) mod clock;
+pub(crate) mod config;
+pub(crate) mod egress;
 pub mod feeds;
-pub mod ingress;
-pub mod keys;
-pub mod net;
+pub(crate) mod ingress;
+pub(crate) mod keys;
+pub(crate) mod net;
 pub mod obs;
-pub mod ring;
-pub mod shutdown;
+pub(crate) mod ring;
+pub(crate) mod shutdown;
 pub mod tools;
+pub(crate) mod units;
 pub mod wire;

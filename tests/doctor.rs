@@ -280,7 +280,7 @@ fn igmp_version_checks_all_and_the_interface() {
             .unwrap()
             .contains("net.ipv4.conf.eth0.")
     );
-    assert_eq!(code, 1, "a fail makes the exit code non-zero");
+    assert_eq!(code, 4, "a failed check exits 4");
 
     // `all` = 2 forces v2 on every interface: the interface's 0 is only a warning.
     host.set("proc/sys/net/ipv4/conf/all/force_igmp_version", "2");
@@ -313,7 +313,7 @@ fn interface_flags_routes_rp_filter_and_buffers() {
             .unwrap()
             .contains("ip link set dev eth0 up")
     );
-    assert_eq!(code, 1);
+    assert_eq!(code, 4, "a failed check exits 4");
     host.set("sys/class/net/eth0/flags", "0x1003");
     host.set("sys/class/net/eth0/operstate", "down");
     let (_, c, _) = doctor(&host, &imds.url, &[]);
@@ -356,7 +356,7 @@ fn interface_flags_routes_rp_filter_and_buffers() {
     );
     let (code, c, _) = doctor(&host, &imds.url, &[]);
     assert_eq!(status(&c, "multicast-route"), "fail", "no route at all");
-    assert_eq!(code, 1);
+    assert_eq!(code, 4, "a failed check exits 4");
     host.set(
         "proc/net/route",
         "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
@@ -411,7 +411,7 @@ fn mtu_against_the_transit_gateway_and_fragmentation_and_ttl() {
     assert_eq!(status(&c, "mtu"), "pass", "1472-byte datagrams fit 1500");
     let (code, c, _) = doctor(&host, &imds.url, &["--max-datagram", "4000"]);
     assert_eq!(status(&c, "mtu"), "fail", "4000 bytes would be fragmented");
-    assert_eq!(code, 1);
+    assert_eq!(code, 4, "a failed check exits 4");
     host.set("sys/class/net/eth0/mtu", "9001");
     let (_, c, _) = doctor(&host, &imds.url, &["--max-datagram", "8473"]);
     assert_eq!(
@@ -424,7 +424,7 @@ fn mtu_against_the_transit_gateway_and_fragmentation_and_ttl() {
 
     let (code, c, _) = doctor(&host, &imds.url, &["--ttl", "1"]);
     assert_eq!(status(&c, "ttl"), "fail");
-    assert_eq!(code, 1);
+    assert_eq!(code, 4, "a failed check exits 4");
     let (_, c, _) = doctor(&host, &imds.url, &["--ttl", "2"]);
     assert_eq!(status(&c, "ttl"), "pass");
 }
@@ -441,7 +441,7 @@ fn a_xen_instance_fails() {
             .unwrap()
             .contains("m4.large")
     );
-    assert_eq!(code, 1);
+    assert_eq!(code, 4, "a failed check exits 4");
 }
 
 #[test]
@@ -486,7 +486,7 @@ fn an_unknown_interface_fails_and_text_output_names_each_fix() {
     let imds = closed_port_url();
     let out = run_doctor(&host, &imds, &["--iface", "eth9"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(out.status.code(), Some(4), "{text}");
     assert!(text.contains("FAIL  interface"), "{text}");
     assert!(text.contains("eth9"), "{text}");
     // Text mode: every warn/fail line is followed by its fix.
@@ -574,7 +574,7 @@ fn role_ingress_skips_what_the_datacenter_host_does_not_need() {
     // Without a role, doctor checks it as an AWS egress host: IGMPv3 fails.
     let (code, c, _) = doctor(&host, &imds, &[]);
     assert_eq!(status(&c, "igmp-all"), "fail");
-    assert_eq!(code, 1);
+    assert_eq!(code, 4, "a failed check exits 4");
 
     let (code, c, _) = doctor(&host, &imds, &["--role", "ingress", "--ttl", "1"]);
     assert_eq!(code, 0, "nothing fails on a datacenter host: {c:?}");
@@ -607,7 +607,7 @@ fn role_ingress_skips_what_the_datacenter_host_does_not_need() {
         &["--role", "ingress", "--max-datagram", "9000"],
     );
     assert_eq!(status(&c, "mtu"), "fail", "9000 + 28 does not fit 9000");
-    assert_eq!(code, 1);
+    assert_eq!(code, 4, "a failed check exits 4");
     // rp_filter strict still warns: the exchange's sources must pass it.
     for dev in ["all", "eth0"] {
         host.set(&format!("proc/sys/net/ipv4/conf/{dev}/rp_filter"), "1");
@@ -642,13 +642,13 @@ fn role_receiver_checks_igmp_and_nitro_but_not_ttl_or_an_mtu_above_8500() {
     let (code, c, _) = doctor(&host, &imds.url, &["--role", "egress", "--ttl", "1"]);
     assert_eq!(status(&c, "mtu"), "warn");
     assert_eq!(status(&c, "ttl"), "fail");
-    assert_eq!(code, 1);
+    assert_eq!(code, 4, "a failed check exits 4");
     // A receiver still needs IGMPv2 and Nitro.
     host.set("proc/sys/net/ipv4/conf/all/force_igmp_version", "0");
     host.set("proc/sys/net/ipv4/conf/eth0/force_igmp_version", "0");
     let (code, c, _) = doctor(&host, &imds.url, &args);
     assert_eq!(status(&c, "igmp-all"), "fail");
-    assert_eq!(code, 1);
+    assert_eq!(code, 4, "a failed check exits 4");
     drop(imds);
     let xen = FakeImds::start(Imds::Answers("m4.large"));
     let (_, c, _) = doctor(&host, &xen.url, &args);

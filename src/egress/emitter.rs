@@ -16,7 +16,7 @@ use crate::clock::now_ns;
 use crate::config::EgressFeed;
 use crate::net::addr::remap;
 use crate::net::batch::SendBatch;
-use crate::obs::metrics::{FeedStats, GroupStats};
+use crate::obs::metrics::{DropReason, FeedStats, GroupStats};
 
 /// Per-group counter handles kept; past this, looked up each time.
 const MAX_GROUP_HANDLES: usize = 1024;
@@ -30,11 +30,11 @@ enum Refusal {
 }
 
 impl Refusal {
-    fn label(self) -> &'static str {
+    fn drop_reason(self) -> DropReason {
         match self {
-            Refusal::NotMulticast => "not_multicast",
-            Refusal::NotAllowed => "not_allowed",
-            Refusal::TooBig => "too_big",
+            Refusal::NotMulticast => DropReason::NotMulticast,
+            Refusal::NotAllowed => DropReason::NotAllowed,
+            Refusal::TooBig => DropReason::TooBig,
         }
     }
 
@@ -113,9 +113,9 @@ impl Emitter {
 
     /// Drop and count; log once per group and reason.
     fn refuse(&mut self, dst: SocketAddrV4, r: Refusal) {
-        self.stats.dropped(r.label(), 1);
+        self.stats.dropped(r.drop_reason(), 1);
         if self.warned.len() < 1024 && self.warned.insert((dst, r)) {
-            tracing::warn!(feed = %self.cfg.feed, group = %dst, reason = r.label(), "dropping datagrams: {} (logged once per group)", r.why());
+            tracing::warn!(feed = %self.cfg.feed, group = %dst, reason = r.drop_reason().label(), "dropping datagrams: {} (logged once per group)", r.why());
         }
     }
 
@@ -138,9 +138,9 @@ impl Emitter {
                 Err(e) => {
                     // The first datagram of the rest failed: count it and go on.
                     let reason = if e.raw_os_error() == Some(libc::EMSGSIZE) {
-                        "too_big"
+                        DropReason::TooBig
                     } else {
-                        "send_error"
+                        DropReason::SendError
                     };
                     self.stats.dropped(reason, 1);
                     tracing::debug!(error = %e, group = %self.pending[done].0, "multicast send failed");

@@ -152,11 +152,7 @@ impl Feed {
             None => None,
         };
         let merger = (cfg.merge != MergeFormat::None).then(|| {
-            let mut m = Merger::new(
-                cfg.merge,
-                Duration::from_millis(cfg.merge_wait_ms),
-                stats.clone(),
-            );
+            let mut m = Merger::new(cfg.merge, cfg.merge_wait.get(), stats.clone());
             if let Some(st) = &state {
                 m.keep_in(st.clone());
             }

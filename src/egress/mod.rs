@@ -68,8 +68,8 @@ impl Egress {
         for cfg in feeds {
             let iface = Iface::resolve(&cfg.iface)
                 .with_context(|| format!("egress {:?}: --iface", cfg.feed))?;
-            let sock =
-                mcast::emitter(&iface, cfg.ttl, cfg.sndbuf).context("multicast send socket")?;
+            let sock = mcast::emitter(&iface, cfg.ttl, cfg.sndbuf.get())
+                .context("multicast send socket")?;
             let stats = obs.metrics.feed(&cfg.feed, "egress");
             let emitter = Emitter::new(
                 UdpSocket::from_std(sock)?,

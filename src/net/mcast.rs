@@ -54,11 +54,6 @@ impl Iface {
             mtu,
         })
     }
-
-    /// The loopback, the default of every demo and test.
-    pub fn loopback() -> io::Result<Iface> {
-        Iface::resolve("127.0.0.1")
-    }
 }
 
 /// Which way a socket buffer goes.

@@ -1,5 +1,6 @@
 //! Logging setup and rate limiting of repeated warnings.
 
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use tracing_subscriber::EnvFilter;
@@ -36,11 +37,21 @@ pub fn init_with(format: LogFormat, default: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ))
         .with_writer(|| Stderr);
     let _ = match format {
         LogFormat::Text => b.try_init(),
         LogFormat::Json => b.json().flatten_event(true).try_init(),
     };
+}
+
+/// Colours only for a person at a terminal: never into a pipe, a file or
+/// journald, and never when `NO_COLOR` is set to anything but empty.
+fn colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// stderr that never fails: when it is gone (a closed pipe), log lines are
@@ -113,5 +124,13 @@ mod tests {
         assert_eq!(r.check(t0 + Duration::from_secs(1)), None);
         assert_eq!(r.check(t0 + Duration::from_secs(2)), None);
         assert_eq!(r.check(t0 + Duration::from_secs(11)), Some(2));
+    }
+
+    #[test]
+    fn colours_only_at_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(!colour(false, None), "a pipe or journald");
+        assert!(!colour(true, Some("1".into())));
+        assert!(colour(true, Some("".into())), "an empty NO_COLOR is unset");
     }
 }

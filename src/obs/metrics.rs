@@ -147,7 +147,8 @@ pub struct FeedStats {
     pub latency: Histogram,
     /// When a datagram last came in, ns since the epoch (0: never).
     pub last_in_ns: std::sync::atomic::AtomicU64,
-    drops: Family<ReasonLabels, Counter>,
+    /// One counter per [`DropReason`], in its order.
+    drops: [Counter; DropReason::ALL.len()],
     reconnects: Family<PeerLabels, Counter>,
     handshake_failures: Family<ReasonLabels, Counter>,
     session_errors: Family<ReasonLabels, Counter>,
@@ -174,17 +175,13 @@ pub struct FeedStats {
 }
 
 impl FeedStats {
-    /// Count `n` datagrams dropped for `reason` (rare; a label lookup is fine).
-    pub fn dropped(&self, reason: &str, n: u64) {
-        self.drops.get_or_create(&self.reason(reason)).inc_by(n);
+    /// Count `n` datagrams dropped for `reason`: no lookup, no allocation.
+    pub fn dropped(&self, reason: DropReason, n: u64) {
+        self.drops[reason as usize].inc_by(n);
     }
 
     pub fn drops_total(&self) -> u64 {
-        let mut total = 0;
-        for r in DROP_REASONS {
-            total += self.drops.get_or_create(&self.reason(r)).get();
-        }
-        total
+        self.drops.iter().map(Counter::get).sum()
     }
 
     pub fn reconnect(&self, peer: &str) {
@@ -196,21 +193,6 @@ impl FeedStats {
                 peer: peer.into(),
             })
             .inc();
-    }
-
-    pub fn reconnects_total(&self, peers: &[String]) -> u64 {
-        peers
-            .iter()
-            .map(|p| {
-                self.reconnects
-                    .get_or_create(&PeerLabels {
-                        feed: self.feed.clone(),
-                        role: self.role.into(),
-                        peer: p.clone(),
-                    })
-                    .get()
-            })
-            .sum()
     }
 
     /// An established link ended other than cleanly (a bad record, a
@@ -278,9 +260,9 @@ impl FeedStats {
 
     /// Drops per reason, the reasons with none left out.
     pub fn drops_by_reason(&self) -> Vec<(&'static str, u64)> {
-        DROP_REASONS
+        DropReason::ALL
             .iter()
-            .map(|r| (*r, self.drops.get_or_create(&self.reason(r)).get()))
+            .map(|r| (r.label(), self.drops[*r as usize].get()))
             .filter(|(_, n)| *n > 0)
             .collect()
     }
@@ -333,17 +315,53 @@ impl FeedStats {
     }
 }
 
-/// Every reason a datagram can be dropped; `drops_total` sums these.
-pub const DROP_REASONS: &[&str] = &[
-    "not_allowed",
-    "too_big",
-    "truncated",
-    "not_joined",
-    "behind",
-    "send_error",
-    "not_multicast",
-    "socket_overflow",
-];
+/// Why a datagram was dropped: the `reason` label of `drops_total`, and
+/// the index of its counter in [`FeedStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Egress: outside every --allow rule.
+    NotAllowed,
+    /// Egress: larger than the interface MTU allows unfragmented.
+    TooBig,
+    /// Ingress: longer than max_datagram.
+    Truncated,
+    /// Ingress: to a group:port the feed did not join.
+    NotJoined,
+    /// Ingress: a destination so far behind that the window lost its data.
+    Behind,
+    /// Egress: the kernel refused the send.
+    SendError,
+    /// Egress: to an address that is not multicast.
+    NotMulticast,
+    /// Ingress: the kernel dropped it at a full socket buffer.
+    SocketOverflow,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 8] = [
+        DropReason::NotAllowed,
+        DropReason::TooBig,
+        DropReason::Truncated,
+        DropReason::NotJoined,
+        DropReason::Behind,
+        DropReason::SendError,
+        DropReason::NotMulticast,
+        DropReason::SocketOverflow,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            DropReason::NotAllowed => "not_allowed",
+            DropReason::TooBig => "too_big",
+            DropReason::Truncated => "truncated",
+            DropReason::NotJoined => "not_joined",
+            DropReason::Behind => "behind",
+            DropReason::SendError => "send_error",
+            DropReason::NotMulticast => "not_multicast",
+            DropReason::SocketOverflow => "socket_overflow",
+        }
+    }
+}
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -385,6 +403,14 @@ impl Metrics {
             feeds: Mutex::new(Vec::new()),
             registry: Registry::default(),
         };
+        registry.register(
+            "build",
+            "The running build: its version and git revision (always 1)",
+            prometheus_client::metrics::info::Info::new(vec![
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("revision", env!("MCAST_RELAY_GIT_REV")),
+            ]),
+        );
         registry.register(
             "datagrams_in",
             "Datagrams received (multicast at an ingress, from the link at an egress)",
@@ -537,7 +563,13 @@ impl Metrics {
             buffer_bytes: self.buffer_bytes.get_or_create_owned(&l),
             latency: self.latency.get_or_create_owned(&l),
             last_in_ns: Default::default(),
-            drops: self.drops.clone(),
+            drops: DropReason::ALL.map(|r| {
+                self.drops.get_or_create_owned(&ReasonLabels {
+                    feed: feed.into(),
+                    role: role.into(),
+                    reason: r.label().into(),
+                })
+            }),
             reconnects: self.reconnects.clone(),
             handshake_failures: self.handshake_failures.clone(),
             session_errors: self.session_errors.clone(),
@@ -602,7 +634,7 @@ mod tests {
         let a = m.feed("prod", "egress");
         a.datagrams_out.inc_by(3);
         m.feed("prod", "egress").datagrams_out.inc();
-        a.dropped("not_allowed", 2);
+        a.dropped(DropReason::NotAllowed, 2);
         a.latency.observe(0.0001);
         let text = m.encode();
         assert!(
@@ -626,7 +658,7 @@ mod tests {
         a.handshake_failed("bad_key");
         assert_eq!(a.reconnects_sum(), 3);
         assert_eq!(a.handshake_failures_sum(), 1);
-        a.dropped("too_big", 5);
+        a.dropped(DropReason::TooBig, 5);
         assert_eq!(a.drops_by_reason(), vec![("too_big", 5)]);
     }
 

@@ -140,6 +140,7 @@ impl Obs {
             .collect();
         json!({
             "version": env!("CARGO_PKG_VERSION"),
+            "revision": env!("MCAST_RELAY_GIT_REV"),
             "state": if !live { "unhealthy" } else if !ready { "starting" } else if any_degraded { "degraded" } else { "ok" },
             "live": live,
             "ready": ready,

@@ -16,7 +16,7 @@ use super::logs::RateLimit;
 use super::metrics::{FeedStats, Metrics};
 
 /// Default threshold of silence before a feed counts as degraded.
-pub const DEFAULT_DEGRADED_AFTER: Duration = Duration::from_secs(10);
+pub const DEFAULT_DEGRADED_AFTER: Duration = crate::config::defaults::DEGRADED_AFTER.0;
 
 /// How often the monitor samples the counters.
 pub const TICK: Duration = Duration::from_secs(1);

@@ -15,6 +15,23 @@ pub const VERSION: u16 = 2;
 pub const FRAME_HEADER: usize = 5;
 /// Fixed part of a data frame before the payload (after the 5-byte frame header).
 pub const DATA_FIXED: usize = 8 + 8 + 4 + 2 + 4 + 2;
+/// Where each field of a data frame sits, from the frame's first byte: the
+/// one statement of the layout that the encoder and the replay window share.
+pub mod data_at {
+    use std::ops::Range;
+    pub const SEQ: Range<usize> = 5..13;
+    pub const RECV_NS: Range<usize> = 13..21;
+    pub const GROUP: Range<usize> = 21..25;
+    pub const GROUP_PORT: Range<usize> = 25..27;
+    pub const SOURCE: Range<usize> = 27..31;
+    pub const SOURCE_PORT: Range<usize> = 31..33;
+}
+
+/// The receive time stamped in an encoded data frame.
+pub fn data_recv_ns(frame: &[u8]) -> u64 {
+    u64::from_be_bytes(frame[data_at::RECV_NS].try_into().expect("8 bytes"))
+}
+
 /// Whole data-frame overhead per datagram on the wire.
 pub const DATA_OVERHEAD: usize = FRAME_HEADER + DATA_FIXED;
 /// Largest UDP payload IPv4 can carry.
@@ -439,12 +456,12 @@ pub fn write_data_header(
     let len = (1 + DATA_FIXED + payload_len) as u32;
     out[0..4].copy_from_slice(&len.to_be_bytes());
     out[4] = kind::DATA;
-    out[5..13].copy_from_slice(&seq.to_be_bytes());
-    out[13..21].copy_from_slice(&recv_ns.to_be_bytes());
-    out[21..25].copy_from_slice(&group.ip().octets());
-    out[25..27].copy_from_slice(&group.port().to_be_bytes());
-    out[27..31].copy_from_slice(&source.ip().octets());
-    out[31..33].copy_from_slice(&source.port().to_be_bytes());
+    out[data_at::SEQ].copy_from_slice(&seq.to_be_bytes());
+    out[data_at::RECV_NS].copy_from_slice(&recv_ns.to_be_bytes());
+    out[data_at::GROUP].copy_from_slice(&group.ip().octets());
+    out[data_at::GROUP_PORT].copy_from_slice(&group.port().to_be_bytes());
+    out[data_at::SOURCE].copy_from_slice(&source.ip().octets());
+    out[data_at::SOURCE_PORT].copy_from_slice(&source.port().to_be_bytes());
 }
 
 /// Append a data frame to `out`.

@@ -39,7 +39,7 @@ pub struct DoctorArgs {
     #[arg(long, default_value = "127.0.0.1", env = "MCAST_RELAY_IFACE")]
     pub iface: String,
     /// Multicast TTL the egress (or another sender) uses; must be above 1 to cross a Transit Gateway.
-    #[arg(long, default_value_t = crate::config::DEFAULT_TTL)]
+    #[arg(long, default_value_t = crate::config::defaults::TTL)]
     pub ttl: u32,
     /// Largest UDP payload the feed carries, bytes; it must leave the interface unfragmented.
     #[arg(long, default_value_t = 1472)]
@@ -623,7 +623,7 @@ fn ttl(ttl: u32) -> Check {
     let id = "ttl";
     let fix = format!(
         "use --ttl {} (the egress default): each routed hop takes one off",
-        crate::config::DEFAULT_TTL
+        crate::config::defaults::TTL
     );
     match ttl {
         0 => fail(id, "TTL 0: datagrams never leave this host".into(), fix),

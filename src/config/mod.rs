@@ -1,27 +1,25 @@
-//! Configuration: a TOML file, flags and `MCAST_RELAY_*` environment variables,
-//! merged and checked into one [`Config`]. Errors name the key and the fix.
+//! Configuration: one schema (`schema.rs`) read from a TOML file, the
+//! `MCAST_RELAY_*` environment and flags, put together by `layer.rs` and
+//! checked here. Errors name the key and the fix.
 
-use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::net::Ipv4Addr;
+use std::path::Path;
 use std::time::Duration;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use crate::keys::Keys;
 use crate::net::addr::{Cidr, GroupPort, MapRule, check_feed_name, remap};
-use crate::obs::logs::LogFormat;
 use crate::wire::auth::Key;
 
 /// Lets a `FromStr + Display` type live in TOML as a string.
 macro_rules! string_serde {
     ($($t:ty),*) => {$(
-        impl<'de> Deserialize<'de> for $t {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                <String as serde::Deserialize>::deserialize(d)?.parse().map_err(serde::de::Error::custom)
             }
         }
-        impl Serialize for $t {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.collect_str(self)
             }
         }
@@ -29,189 +27,16 @@ macro_rules! string_serde {
 }
 string_serde!(GroupPort, Cidr, MapRule);
 
-/// Default multicast TTL at an egress: a Transit Gateway hop and a few routers
-/// in a customer's VPC still leave it above zero, and it stays well short of
-/// leaking far should a route be wrong.
-pub const DEFAULT_TTL: u32 = 32;
-pub const DEFAULT_HTTP: &str = "127.0.0.1:9180";
+pub mod layer;
+pub mod reference;
+pub mod schema;
 
-/// The replay window must outlast the worst failover the deployment allows
-/// (docs/DEPLOY.md: 57.5 s behind the NLB) at the feed's peak rate (50,000
-/// datagrams/s of 160 B plus framing: 644 MB), so a failover loses nothing.
-/// The memory is touched as the window fills, not at start.
-fn d_window_bytes() -> usize {
-    768 << 20
-}
-fn d_window_secs() -> u64 {
-    60
-}
-fn d_sockbuf() -> usize {
-    8 << 20
-}
-fn d_batch() -> usize {
-    64
-}
-fn d_max_datagram() -> usize {
-    9000
-}
-fn d_ttl() -> u32 {
-    DEFAULT_TTL
-}
-fn d_emf() -> u64 {
-    60
-}
-fn d_true() -> bool {
-    true
-}
-fn d_merge_wait_ms() -> u64 {
-    100
-}
-
-/// One feed carried by an ingress.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct IngressFeed {
-    pub feed: String,
-    /// Interface to join on: a name (`eth1`) or one of its IPv4 addresses.
-    pub iface: String,
-    pub groups: Vec<GroupPort>,
-    /// Join source-specific (SSM) from this sender only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<Ipv4Addr>,
-    /// `host:port` of each egress (or load balancer); resolved on every connect.
-    pub dests: Vec<String>,
-    /// Names this sender to the egress, the same across its restarts (so a
-    /// restart takes over from itself) [default: the host name].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sender: Option<String>,
-    /// Which of the venue's lines this is (A, B, ...): joined on its own
-    /// `iface` and sent as its own sender (the sender name gets `:LINE`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line: Option<String>,
-    /// Encrypt the link's records (they are always authenticated). Off sends
-    /// them readable, and costs more: ring authenticates associated data
-    /// about three times slower than it encrypts.
-    #[serde(default = "d_true")]
-    pub encrypt: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_file: Option<PathBuf>,
-    /// Run this feed without a key, on purpose: the egress cannot tell this
-    /// sender from a stranger. Logged every minute and shown in /status.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub insecure_no_auth: bool,
-    /// Replay window: bytes of framed datagrams kept for reconnects and slow destinations.
-    #[serde(default = "d_window_bytes")]
-    pub window_bytes: usize,
-    /// Replay window: the oldest datagram kept, in seconds.
-    #[serde(default = "d_window_secs")]
-    pub window_secs: u64,
-    /// Multicast receive socket buffer, bytes.
-    #[serde(default = "d_sockbuf")]
-    pub rcvbuf: usize,
-    /// Datagrams per recvmmsg call at most.
-    #[serde(default = "d_batch")]
-    pub batch: usize,
-    /// Longest datagram received whole; longer ones are dropped and counted.
-    #[serde(default = "d_max_datagram")]
-    pub max_datagram: usize,
-    /// Busy-poll the receive sockets this many microseconds (SO_BUSY_POLL); 0 is off.
-    #[serde(default)]
-    pub busy_poll: u32,
-    /// TLS: the CA that signed the egress's certificate; setting it turns TLS on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_ca: Option<PathBuf>,
-    /// TLS: the name to verify in the egress's certificate (default: the host of the dest).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_server_name: Option<String>,
-    /// TLS: a client certificate and its key, for egresses that require one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_cert: Option<PathBuf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_key: Option<PathBuf>,
-    #[serde(skip)]
-    pub keys: Keys,
-}
-
-/// One feed served by an egress.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct EgressFeed {
-    pub feed: String,
-    /// TCP address to accept the ingress on (6666 dev, 6667 prod in the design).
-    pub listen: SocketAddr,
-    /// Interface to emit on: a name or one of its IPv4 addresses.
-    pub iface: String,
-    #[serde(default = "d_ttl")]
-    pub ttl: u32,
-    /// Groups this egress may emit to (after remapping). Required.
-    #[serde(default)]
-    pub allow: Vec<Cidr>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub map: Vec<MapRule>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_file: Option<PathBuf>,
-    /// Serve this feed without a key, on purpose: anyone who reaches the
-    /// port can send into it. Logged every minute and shown in /status.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub insecure_no_auth: bool,
-    /// Multicast send socket buffer, bytes.
-    #[serde(default = "d_sockbuf")]
-    pub sndbuf: usize,
-    /// Datagrams per sendmmsg call at most.
-    #[serde(default = "d_batch")]
-    pub batch: usize,
-    /// TLS: this egress's certificate chain and key; setting them turns TLS on.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_cert: Option<PathBuf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_key: Option<PathBuf>,
-    /// TLS: require client certificates signed by this CA.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tls_client_ca: Option<PathBuf>,
-    /// Extra copies: each datagram for FROM is also emitted to TO (guarded like
-    /// the rest), so a group can be served to more than one group's members.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub fanout: Vec<MapRule>,
-    /// Merge several live senders by the venue's sequence numbers (deribit,
-    /// starbase, testhdr), by content (hash), or take one sender at a time (none).
-    #[serde(default)]
-    pub merge: crate::egress::merge::MergeFormat,
-    /// How long a datagram after a gap waits for another sender to fill it, ms.
-    #[serde(default = "d_merge_wait_ms")]
-    pub merge_wait_ms: u64,
-    /// Keep what was emitted in DIR/FEED.state, so an egress restarted on
-    /// the same host resumes every sender exactly and emits nothing twice.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state_dir: Option<PathBuf>,
-    #[serde(skip)]
-    pub keys: Keys,
-}
-
-/// Everything one process runs.
-#[derive(Debug, Clone, Deserialize, Serialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// Address of the HTTP endpoints (`/healthz`, `/metrics`, ...).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http: Option<SocketAddr>,
-    #[serde(default)]
-    pub log_format: LogFormat,
-    /// Seconds between CloudWatch EMF lines; 0 turns them off.
-    #[serde(default = "d_emf")]
-    pub emf_interval: u64,
-    /// Seconds without datagrams before a feed shows as degraded (in /status,
-    /// /metrics and the logs, never /healthz); 0 turns it off [default: 10].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub degraded_after: Option<u64>,
-    #[serde(default)]
-    pub ingress: Vec<IngressFeed>,
-    #[serde(default)]
-    pub egress: Vec<EgressFeed>,
-}
+pub use layer::{FeedFlags, Loaded, Origins};
+pub use schema::{Config, CpuList, EgressFeed, IngressFeed, defaults};
 
 impl IngressFeed {
     pub fn window_age(&self) -> Duration {
-        Duration::from_secs(self.window_secs)
+        self.window_secs.get()
     }
 
     /// The name this ingress gives itself in its Hello.
@@ -265,13 +90,6 @@ fn err<T>(msg: String) -> Result<T, ConfigError> {
 }
 
 impl Config {
-    /// Parse a TOML file (not yet validated).
-    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-        Config::from_toml(&text).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))
-    }
-
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError(e.to_string()))
     }
@@ -282,9 +100,20 @@ impl Config {
         if self.ingress.is_empty() && self.egress.is_empty() {
             return err("nothing to run: add an [[ingress]] or [[egress]] section, or give --feed and --group (ingress) or --listen (egress)".into());
         }
+        if !(1..=64).contains(&self.threads) {
+            return err(format!(
+                "threads: {} is out of range; use 1 to 64 (flag --threads)",
+                self.threads
+            ));
+        }
         for (i, f) in self.ingress.iter_mut().enumerate() {
             let at = format!("ingress[{i}] (feed {:?})", f.feed);
             check_feed_name(&f.feed).map_err(|e| ConfigError(format!("{at}.feed: {e}")))?;
+            if f.iface.is_empty() {
+                return err(format!(
+                    "{at}.iface: no interface to join on; add iface = \"eth1\" (a name or one of its IPv4 addresses; flag --iface, or --line NAME=IFACE for each line)"
+                ));
+            }
             if f.groups.is_empty() {
                 return err(format!(
                     "{at}.groups: no group to join; add groups = [\"239.1.1.1:6100\"] (flag --group)"
@@ -336,6 +165,11 @@ impl Config {
         for (i, f) in self.egress.iter_mut().enumerate() {
             let at = format!("egress[{i}] (feed {:?})", f.feed);
             check_feed_name(&f.feed).map_err(|e| ConfigError(format!("{at}.feed: {e}")))?;
+            if f.iface.is_empty() {
+                return err(format!(
+                    "{at}.iface: no interface to emit on; add iface = \"eth0\" (a name or one of its IPv4 addresses; flag --iface)"
+                ));
+            }
             if f.allow.is_empty() {
                 return err(format!(
                     "{at}.allow: no allow rule, so this egress would emit nothing; say which groups it may emit to, e.g. allow = [\"239.111.111.0/24\"] (flag --allow 239.111.111.0/24)"
@@ -356,8 +190,9 @@ impl Config {
             }
             if f.ttl == 0 || f.ttl > 255 {
                 return err(format!(
-                    "{at}.ttl: {} is out of range; use 1 to 255 (default {DEFAULT_TTL})",
-                    f.ttl
+                    "{at}.ttl: {} is out of range; use 1 to 255 (default {})",
+                    f.ttl,
+                    defaults::TTL
                 ));
             }
             if f.batch == 0 || f.batch > 1024 {
@@ -447,30 +282,22 @@ impl Config {
 
     /// The effective configuration as TOML, keys shown only by their public id.
     pub fn to_toml_redacted(&self) -> String {
-        let mut out =
-            toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"));
+        layer::print(self, &Origins::default())
+    }
+
+    /// One comment line per feed: how many keys it has and their public ids.
+    pub fn key_summary(&self) -> String {
         let ids = |keys: &Keys| {
             let keys = keys.current();
-            keys.iter()
-                .map(|k| hex::encode(k.id()))
-                .collect::<Vec<_>>()
-                .join(", ")
+            let ids: Vec<String> = keys.iter().map(|k| hex::encode(k.id())).collect();
+            format!("{} key(s), ids [{}]", ids.len(), ids.join(", "))
         };
+        let mut out = String::new();
         for f in &self.ingress {
-            out.push_str(&format!(
-                "# ingress {:?}: {} key(s), ids [{}]\n",
-                f.feed,
-                f.keys.current().len(),
-                ids(&f.keys)
-            ));
+            out.push_str(&format!("# ingress {:?}: {}\n", f.feed, ids(&f.keys)));
         }
         for f in &self.egress {
-            out.push_str(&format!(
-                "# egress {:?}: {} key(s), ids [{}]\n",
-                f.feed,
-                f.keys.current().len(),
-                ids(&f.keys)
-            ));
+            out.push_str(&format!("# egress {:?}: {}\n", f.feed, ids(&f.keys)));
         }
         out
     }
@@ -514,61 +341,6 @@ fn load_keys(
     }
 }
 
-impl IngressFeed {
-    /// A feed with every tuning value at its default.
-    pub fn new(feed: &str, iface: &str, groups: Vec<GroupPort>, dests: Vec<String>) -> Self {
-        IngressFeed {
-            feed: feed.into(),
-            iface: iface.into(),
-            groups,
-            source: None,
-            dests,
-            sender: None,
-            line: None,
-            encrypt: true,
-            key_file: None,
-            insecure_no_auth: false,
-            window_bytes: d_window_bytes(),
-            window_secs: d_window_secs(),
-            rcvbuf: d_sockbuf(),
-            batch: d_batch(),
-            max_datagram: d_max_datagram(),
-            busy_poll: 0,
-            tls_ca: None,
-            tls_server_name: None,
-            tls_cert: None,
-            tls_key: None,
-            keys: Keys::default(),
-        }
-    }
-}
-
-impl EgressFeed {
-    /// A feed with every tuning value at its default.
-    pub fn new(feed: &str, listen: SocketAddr, iface: &str, allow: Vec<Cidr>) -> Self {
-        EgressFeed {
-            feed: feed.into(),
-            listen,
-            iface: iface.into(),
-            ttl: DEFAULT_TTL,
-            allow,
-            map: Vec::new(),
-            key_file: None,
-            insecure_no_auth: false,
-            sndbuf: d_sockbuf(),
-            batch: d_batch(),
-            tls_cert: None,
-            tls_key: None,
-            tls_client_ca: None,
-            fanout: Vec::new(),
-            merge: Default::default(),
-            merge_wait_ms: d_merge_wait_ms(),
-            state_dir: None,
-            keys: Keys::default(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -605,8 +377,8 @@ map = ["239.111.111.0/24=239.200.0.0/24"]
     fn a_good_file_validates_with_defaults() {
         let mut c = Config::from_toml(GOOD).unwrap();
         c.validate(&key_env).unwrap();
-        assert_eq!(c.egress[0].ttl, DEFAULT_TTL);
-        assert_eq!(c.ingress[0].window_secs, 60);
+        assert_eq!(c.egress[0].ttl, defaults::TTL);
+        assert_eq!(c.ingress[0].window_secs, defaults::WINDOW_SECS);
         assert!(c.to_toml_redacted().contains("239.200.0.0/24"));
     }
 
