@@ -103,41 +103,8 @@ fn sent(c: std::process::Child) -> u64 {
 }
 
 /// `listen` once it has joined; the JSON summary at its end.
-fn listen(group: SocketAddrV4, secs: &str) -> std::process::Child {
-    let mut child = Command::new(BIN)
-        .args([
-            "listen",
-            "--group",
-            &group.to_string(),
-            "--idle",
-            "3s",
-            "--duration",
-            secs,
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let (mut seen, mut b, mut told) = (Vec::new(), [0u8; 1], false);
-        while err.read(&mut b).unwrap_or(0) == 1 {
-            seen.push(b[0]);
-            if !told && String::from_utf8_lossy(&seen).contains("listen: joined") {
-                let _ = tx.send(());
-                told = true;
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(10))
-        .expect("listen joined");
-    child
-}
-
-fn summary(c: std::process::Child) -> serde_json::Value {
-    serde_json::from_slice(&c.wait_with_output().unwrap().stdout).unwrap()
+fn listen(group: SocketAddrV4, secs: &str) -> Proc {
+    listen_group(group, "3s", secs)
 }
 
 #[test]
@@ -289,10 +256,7 @@ fn idle_http_clients_cannot_starve_the_feed_or_the_health_check() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let egress = Proc {
-        child,
-        name: "egress".into(),
-    };
+    let egress = Proc::adopt(child, "egress");
     assert!(eventually(Duration::from_secs(5), || get(http, "/readyz")
         .is_some_and(|r| r.0 == 200)));
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", egress.child.id())).unwrap();

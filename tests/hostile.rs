@@ -72,22 +72,15 @@ fn strangers_are_refused_quickly_and_counted_while_the_feed_flows() {
         &["--key-file", &key],
         &["--key-file", &key],
     );
-    let listener = std::process::Command::new(BIN)
-        .args([
-            "listen",
-            "--group",
-            &out.to_string(),
-            "--idle",
-            "3s",
-            "--duration",
-            "60s",
-            "--json",
-            "--quiet",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let mut listener = listen(&[
+        "--group",
+        &out.to_string(),
+        "--idle",
+        "3s",
+        "--duration",
+        "60s",
+        "--json",
+    ]);
     let publisher = std::process::Command::new(BIN)
         .args([
             "publish",
@@ -248,7 +241,7 @@ fn strangers_are_refused_quickly_and_counted_while_the_feed_flows() {
         .parse()
         .unwrap();
     let got: serde_json::Value =
-        serde_json::from_slice(&listener.wait_with_output().unwrap().stdout).unwrap();
+        serde_json::from_reader(listener.child.stdout.take().unwrap()).unwrap();
     table.push(format!(
         "the authenticated feed meanwhile: sent {sent}, received {}, gaps {}",
         got["unique"], got["gaps"]

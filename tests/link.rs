@@ -16,33 +16,9 @@ fn sa(s: &str) -> SocketAddrV4 {
 }
 
 /// `listen` as a process, JSON summary at the end.
-fn listen(group: SocketAddrV4, idle: &str, duration: &str) -> std::process::Child {
-    std::process::Command::new(BIN)
-        .args([
-            "listen",
-            "--group",
-            &group.to_string(),
-            "--idle",
-            idle,
-            "--duration",
-            duration,
-            "--json",
-            "--quiet",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-fn summary(child: std::process::Child) -> serde_json::Value {
-    let out = child.wait_with_output().unwrap();
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "listen printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+/// `listen` as a process, returned once it has joined.
+fn listen(group: SocketAddrV4, idle: &str, duration: &str) -> Proc {
+    listen_group(group, idle, duration)
 }
 
 /// `publish` as a process: `rate` datagrams/s for `secs`.
@@ -94,7 +70,6 @@ fn keys_authenticate_and_a_wrong_or_missing_key_is_refused() {
         &["--key-file", &both],
     );
     let l = listen(out, "2s", "15s");
-    std::thread::sleep(Duration::from_millis(300));
     let n = sent(publish(src, 2000, 2, 200));
     let s = summary(l);
     assert_eq!(
@@ -185,7 +160,6 @@ fn tls_carries_the_feed_and_client_certificates_are_checked() {
         ],
     );
     let l = listen(out, "2s", "15s");
-    std::thread::sleep(Duration::from_millis(300));
     let n = sent(publish(src, 2000, 2, 300));
     assert_eq!(
         summary(l)["unique"].as_u64(),
@@ -355,7 +329,6 @@ fn an_egress_killed_and_restarted_loses_nothing() {
         &[],
     );
     let l = listen(out, "3s", "40s");
-    std::thread::sleep(Duration::from_millis(300));
     let publisher = publish(src, 2000, 6, 200);
     std::thread::sleep(Duration::from_secs(2));
     p.egress.signal(Signal::SIGKILL);
@@ -446,7 +419,6 @@ fn a_cut_link_reconnects_without_loss_or_duplicates() {
     let up = r#"mcast_relay_connected_peers{feed="cut",role="egress"}"#;
     assert!(eventually(Duration::from_secs(10), || metric(eg_http, up) == Some(1.0)));
     let l = listen(out, "3s", "30s");
-    std::thread::sleep(Duration::from_millis(300));
     let publisher = publish(src, 2000, 5, 200);
     std::thread::sleep(Duration::from_secs(2));
     proxy.cut.store(true, Ordering::Relaxed);
@@ -537,7 +509,6 @@ fn a_stalled_destination_does_not_slow_another_and_its_loss_is_counted() {
     }
     let la = listen(out_a, "3s", "30s");
     let lb = listen(out_b, "3s", "30s");
-    std::thread::sleep(Duration::from_millis(300));
     let publisher = publish(src, 4000, 6, 1000);
     std::thread::sleep(Duration::from_secs(1));
     b.signal(Signal::SIGSTOP);

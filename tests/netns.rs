@@ -9,10 +9,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
 /// A network namespace, deleted (with every process in it) when dropped.
 struct Netns(String);
 
@@ -66,10 +62,7 @@ impl Netns {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        Proc {
-            child,
-            name: name.into(),
-        }
+        Proc::adopt(child, name)
     }
 
     /// Run a tool to completion inside the namespace; returns stdout.
@@ -126,8 +119,7 @@ fn listen_json(ns: &Netns, iface: &str, group: &str, duration: &str) -> serde_js
 
 #[test]
 fn the_ingress_joins_again_when_its_interface_comes_back() {
-    if !is_root() {
-        eprintln!("SKIPPED: needs root to make a network namespace (CI runs it as root)");
+    if !root_or_skip("to make a network namespace") {
         return;
     }
     let ns = Netns::new("rejoin");
@@ -199,8 +191,7 @@ fn the_ingress_joins_again_when_its_interface_comes_back() {
 
 #[test]
 fn datagrams_too_big_for_the_egress_interface_are_dropped_not_fragmented() {
-    if !is_root() {
-        eprintln!("SKIPPED: needs root to make a network namespace (CI runs it as root)");
+    if !root_or_skip("to make a network namespace") {
         return;
     }
     let ns = Netns::new("mtu");

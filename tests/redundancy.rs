@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::io::Read;
 use std::net::SocketAddrV4;
 use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
@@ -288,41 +287,8 @@ fn the_capture_arrives_once_in_order_when_one_sender_is_killed_mid_replay() {
 }
 
 /// `listen` once it has joined.
-fn listen(group: SocketAddrV4, secs: &str) -> std::process::Child {
-    let mut child = Command::new(BIN)
-        .args([
-            "listen",
-            "--group",
-            &group.to_string(),
-            "--idle",
-            "3s",
-            "--duration",
-            secs,
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let (mut seen, mut b, mut told) = (Vec::new(), [0u8; 1], false);
-        while err.read(&mut b).unwrap_or(0) == 1 {
-            seen.push(b[0]);
-            if !told && String::from_utf8_lossy(&seen).contains("listen: joined") {
-                let _ = tx.send(());
-                told = true;
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(10))
-        .expect("listen joined");
-    child
-}
-
-fn summary(c: std::process::Child) -> serde_json::Value {
-    serde_json::from_slice(&c.wait_with_output().unwrap().stdout).unwrap()
+fn listen(group: SocketAddrV4, secs: &str) -> Proc {
+    listen_group(group, "3s", secs)
 }
 
 fn publish(src: SocketAddrV4, rate: u32, secs: u32) -> std::process::Child {

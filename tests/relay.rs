@@ -404,7 +404,11 @@ fn the_redundant_demo_loses_a_sender_and_nothing_else() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows: Vec<Vec<&str>> = text
         .lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| sen") && !l.starts_with("|-"))
@@ -412,12 +416,23 @@ fn the_redundant_demo_loses_a_sender_and_nothing_else() {
         .collect();
     let summary = &rows[0];
     assert_eq!(summary[1], summary[2], "sent equals received: {text}");
-    assert_eq!((summary[3], summary[4]), ("0", "0"), "0 lost, 0 duplicates: {text}");
+    assert_eq!(
+        (summary[3], summary[4]),
+        ("0", "0"),
+        "0 lost, 0 duplicates: {text}"
+    );
     let senders: Vec<&Vec<&str>> = rows[1..].iter().collect();
     assert_eq!(senders.len(), 2, "{text}");
     let first: u64 = senders.iter().map(|r| r[3].parse::<u64>().unwrap()).sum();
-    assert_eq!(first.to_string(), summary[1], "each datagram went out once, from one sender");
-    assert!(text.contains("was killed at") && text.contains("the feed went on through"), "{text}");
+    assert_eq!(
+        first.to_string(),
+        summary[1],
+        "each datagram went out once, from one sender"
+    );
+    assert!(
+        text.contains("was killed at") && text.contains("the feed went on through"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -529,6 +544,7 @@ fn a_source_specific_ingress_relays_only_its_source() {
 fn a_relay_whose_stderr_is_gone_still_stops_on_sigterm() {
     // A closed log pipe made tracing-subscriber panic in whichever task logged
     // next; the SIGTERM task was one of them, so the relay never stopped.
+    let http = free_tcp();
     let mut child = std::process::Command::new(BIN)
         .args([
             "egress",
@@ -539,7 +555,7 @@ fn a_relay_whose_stderr_is_gone_still_stops_on_sigterm() {
             "--allow",
             "239.38.0.0/16",
             "--http",
-            "127.0.0.1:0",
+            &format!("127.0.0.1:{http}"),
         ])
         .env("RUST_LOG", "info")
         .env("MCAST_RELAY_KEY", test_key())
@@ -548,11 +564,10 @@ fn a_relay_whose_stderr_is_gone_still_stops_on_sigterm() {
         .spawn()
         .unwrap();
     drop(child.stderr.take());
-    let mut p = Proc {
-        child,
-        name: "egress".into(),
-    };
-    std::thread::sleep(Duration::from_millis(500));
+    let mut p = Proc::adopt(child, "egress");
+    // Ready means it has logged (into the closed pipe) its start and its bind.
+    assert!(eventually(Duration::from_secs(5), || get(http, "/readyz")
+        .is_some_and(|r| r.0 == 200)));
     assert!(
         p.child.try_wait().unwrap().is_none(),
         "it runs on without its stderr"

@@ -18,41 +18,6 @@ fn sa(s: &str) -> SocketAddrV4 {
     s.parse().unwrap()
 }
 
-/// `listen` as a process, once it has said it joined (not after a guessed time).
-fn listen_joined(group: SocketAddrV4, idle: &str, duration: &str) -> std::process::Child {
-    let mut child = Command::new(BIN)
-        .args([
-            "listen",
-            "--group",
-            &group.to_string(),
-            "--idle",
-            idle,
-            "--duration",
-            duration,
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let (mut seen, mut byte) = (Vec::new(), [0u8; 1]);
-        let mut told = false;
-        while err.read(&mut byte).unwrap_or(0) == 1 {
-            seen.push(byte[0]);
-            if !told && String::from_utf8_lossy(&seen).contains("listen: joined") {
-                let _ = tx.send(());
-                told = true;
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(10))
-        .expect("listen joined its group");
-    child
-}
-
 fn status(http: u16) -> serde_json::Value {
     serde_json::from_str(&get(http, "/status").expect("/status answers").1).unwrap()
 }
@@ -383,7 +348,7 @@ fn keys_rotate_with_the_feed_running_and_nothing_lost() {
         },
     );
     let proxy = proxy.into_inner().unwrap();
-    let listener = listen_joined(out, "3s", "60s");
+    let listener = listen_group(out, "3s", "60s");
     let publisher = Command::new(BIN)
         .args([
             "publish",
@@ -448,7 +413,7 @@ fn keys_rotate_with_the_feed_running_and_nothing_lost() {
             .unwrap()
     };
     let got: serde_json::Value =
-        serde_json::from_slice(&listener.wait_with_output().unwrap().stdout).unwrap();
+        summary(listener);
     // The old key no longer opens the feed.
     let old = key_file(dir.path(), "old.key", &[&a]);
     let dest = format!("127.0.0.1:{}", p.tcp);

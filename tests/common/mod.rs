@@ -3,20 +3,25 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mcast-relay");
 
-/// A relay process, killed when dropped so no test leaves one behind.
+/// A relay process, killed when dropped so no test leaves one behind. Its
+/// stderr is read as it comes (a relay that logs more than a pipe holds
+/// would otherwise block), kept, and searchable while it runs.
 pub struct Proc {
     pub child: Child,
     pub name: String,
+    log: Arc<(Mutex<String>, Condvar)>,
+    drain: Option<std::thread::JoinHandle<()>>,
 }
 
 /// One key for every relay this test process starts without a key of its
@@ -49,11 +54,54 @@ impl Proc {
         if let Some(k) = key {
             cmd.env("MCAST_RELAY_KEY", k);
         }
-        let child = cmd.spawn().expect("start mcast-relay");
+        Proc::adopt(cmd.spawn().expect("start mcast-relay"), name)
+    }
+
+    /// Take charge of a child started elsewhere (its stderr piped or not).
+    pub fn adopt(mut child: Child, name: &str) -> Proc {
+        let log = Arc::new((Mutex::new(String::new()), Condvar::new()));
+        let drain = child.stderr.take().map(|err| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines() {
+                    let Ok(line) = line else { break };
+                    let (text, cv) = &*log;
+                    let mut t = text.lock().unwrap();
+                    t.push_str(&line);
+                    t.push('\n');
+                    cv.notify_all();
+                }
+            })
+        });
         Proc {
             child,
             name: name.into(),
+            log,
+            drain,
         }
+    }
+
+    /// Wait until stderr has a line containing `needle`; that line, or None
+    /// after `limit` (or at the process's end).
+    pub fn wait_for(&self, needle: &str, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        let (text, cv) = &*self.log;
+        let mut t = text.lock().unwrap();
+        loop {
+            if let Some(l) = t.lines().find(|l| l.contains(needle)) {
+                return Some(l.to_string());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            t = cv.wait_timeout(t, deadline - now).unwrap().0;
+        }
+    }
+
+    /// What it has logged so far.
+    pub fn logged(&self) -> String {
+        self.log.0.lock().unwrap().clone()
     }
 
     pub fn signal(&self, sig: nix::sys::signal::Signal) {
@@ -74,11 +122,10 @@ impl Proc {
         };
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
+        if let Some(d) = self.drain.take() {
+            let _ = d.join();
         }
-        (status, err)
+        (status, self.logged())
     }
 
     /// Stop it and return what it logged.
@@ -93,6 +140,65 @@ impl Drop for Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Start `mcast-relay listen ARGS` and return once it has joined its groups
+/// (it says so on stderr): what is sent after this is counted.
+pub fn listen(args: &[&str]) -> Proc {
+    let child = Command::new(BIN)
+        .arg("listen")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mcast-relay listen");
+    let p = Proc::adopt(child, "listen");
+    if p.wait_for("listen: joined", Duration::from_secs(10))
+        .is_none()
+    {
+        panic!("listen did not join within 10 s: {}", p.logged());
+    }
+    p
+}
+
+/// `listen --group GROUP --idle IDLE --duration DURATION --json`, joined.
+pub fn listen_group(group: SocketAddrV4, idle: &str, duration: &str) -> Proc {
+    listen(&[
+        "--group",
+        &group.to_string(),
+        "--idle",
+        idle,
+        "--duration",
+        duration,
+        "--json",
+    ])
+}
+
+/// The JSON summary `listen --json` prints at its end.
+pub fn summary(mut p: Proc) -> serde_json::Value {
+    let mut out = String::new();
+    let mut stdout = p.child.stdout.take().expect("listen's stdout");
+    stdout.read_to_string(&mut out).unwrap();
+    serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("listen printed no JSON ({e}): {out}: {}", p.logged()))
+}
+
+/// Skip a test whose prerequisite is missing, saying why. Under CI
+/// (`MCAST_RELAY_CI` set by .ci/run) a missing prerequisite fails instead.
+pub fn skip(why: &str) {
+    if std::env::var_os("MCAST_RELAY_CI").is_some() {
+        panic!("MCAST_RELAY_CI is set, so this cannot be skipped: {why}");
+    }
+    eprintln!("SKIPPED: {why}");
+}
+
+/// True when running as root; otherwise skips (see [`skip`]) with `why`.
+pub fn root_or_skip(why: &str) -> bool {
+    let root = nix::unistd::geteuid().is_root();
+    if !root {
+        skip(&format!("needs root {why} (CI runs as root)"));
+    }
+    root
 }
 
 /// A free port below the kernel's ephemeral range, never one handed out
@@ -234,10 +340,10 @@ pub fn capture(name: &str) -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        eprintln!(
-            "SKIPPED: {} is absent; this test needs the Deribit captures in ../shared/data",
+        skip(&format!(
+            "{} is absent; this test needs the Deribit captures in ../shared/data",
             p.display()
-        );
+        ));
         None
     }
 }
