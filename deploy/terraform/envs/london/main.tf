@@ -69,6 +69,8 @@ module "relay" {
   health_check_unhealthy_threshold = var.health_check_unhealthy_threshold
   feed_peak_rates                  = var.feed_peak_rates
   ingress_windows                  = var.ingress_windows
+  senders                          = var.senders
+  merge                            = var.merge
   alarm_feeds                      = var.alarm_feeds
   alarm_policies                   = var.alarm_policies
   alarm_emails                     = var.alarm_emails

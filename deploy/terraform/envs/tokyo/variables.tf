@@ -195,6 +195,18 @@ variable "ingress_windows" {
   default = {}
 }
 
+variable "senders" {
+  description = "Feed => datacenter senders expected (module relay-service senders; feeds not listed: 2, the primary and secondary LD4 hosts)."
+  type        = map(number)
+  default     = {}
+}
+
+variable "merge" {
+  description = "Feed => the egress's --merge (module relay-service merge; feeds not listed: deribit). All feeds must agree."
+  type        = map(string)
+  default     = {}
+}
+
 variable "alarm_feeds" {
   description = "Feeds whose silence alarms (null: all)."
   type        = list(string)
@@ -202,13 +214,14 @@ variable "alarm_feeds" {
 }
 
 variable "alarm_policies" {
-  description = "Feed => alarm policy (module relay-service alarm_policies); prod pages, dev opens tickets."
+  description = "Feed => alarm policy (module relay-service alarm_policies); prod pages, dev opens tickets; the Senders alarm always opens a ticket, after senders_minutes."
   type = map(object({
     notify           = string
     silence_minutes  = number
     gaps_per_minute  = number
     drops_per_minute = number
     gap_minutes      = optional(number, 2)
+    senders_minutes  = optional(number, 10)
   }))
   default = {
     prod = { notify = "page", silence_minutes = 3, gaps_per_minute = 0, drops_per_minute = 0 }

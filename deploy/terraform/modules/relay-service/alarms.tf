@@ -59,6 +59,33 @@ resource "aws_cloudwatch_metric_alarm" "loss" {
   tags                = merge(local.tags, { Feed = each.value.feed })
 }
 
+# Redundancy lost: the task carrying the feed has fewer datacenter senders
+# than expected (EMF Senders, a reading of the links connected when the line
+# was printed). Customers still get the feed, so this never pages, whatever
+# the feed's policy (dev never pages either way). Maximum over the tasks:
+# the standby task prints Senders = 0 every minute, so a Minimum would
+# always be 0. The maximum is the senders of the task that has the most, so
+# it also fires when the senders sit on two different tasks (each task emits
+# the feed: customers get it twice). Missing data is not breaching: a relay
+# that prints nothing is the silence alarms' business.
+resource "aws_cloudwatch_metric_alarm" "senders" {
+  for_each            = { for f, n in local.senders : f => n if n >= 2 }
+  alarm_name          = "${var.name}-${each.key}-senders"
+  alarm_description   = "Feed ${each.key}: the egress task carrying it has had fewer than ${each.value} datacenter senders for ${local.policy[each.key].senders_minutes} minutes. Customers still get the feed, but it is one failure (a host, a line, a path) from an outage; or the senders are on two different tasks and customers get it twice. Ticket, never a page. See docs/DEPLOY.md, Alarms and Redundant layout."
+  namespace           = "McastRelay"
+  metric_name         = "Senders"
+  dimensions          = { Feed = each.key, Role = "egress" }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = local.policy[each.key].senders_minutes
+  threshold           = each.value
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.tickets.arn]
+  ok_actions          = [aws_sns_topic.tickets.arn]
+  tags                = merge(local.tags, { Feed = each.key })
+}
+
 resource "aws_cloudwatch_metric_alarm" "unhealthy_targets" {
   for_each            = var.feeds
   alarm_name          = "${var.name}-${each.key}-unhealthy-targets"

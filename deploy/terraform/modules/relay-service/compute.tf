@@ -18,7 +18,10 @@ resource "aws_launch_template" "ecs" {
   update_default_version = true
 
   user_data = base64encode(templatefile("${path.module}/templates/user-data.sh.tftpl", {
-    cluster_name = aws_ecs_cluster.relay.name
+    cluster_name    = aws_ecs_cluster.relay.name
+    state_dir       = local.state_dir
+    attribute_name  = local.host_attribute.name
+    attribute_value = local.host_attribute.value
   }))
 
   iam_instance_profile {

@@ -1,5 +1,6 @@
 # One row per feed: what the egress tasks took in and emitted, what they lost
-# or dropped, reconnects, and the NLB's healthy targets; then the multicast
+# or dropped, reconnects, the datacenter senders of the task carrying the
+# feed, and the NLB's healthy targets; then the multicast
 # gateway's own counters for the relay attachment.
 locals {
   region = data.aws_region.current.name
@@ -29,7 +30,19 @@ locals {
         }
       },
       {
-        type = "metric", x = 16, y = i * 6, width = 8, height = 6
+        type = "metric", x = 16, y = i * 6, width = 4, height = 6
+        properties = {
+          title  = "${f}: datacenter senders (expected ${local.senders[f]})"
+          region = local.region, view = "timeSeries", period = 60
+          metrics = [
+            ["McastRelay", "Senders", "Feed", f, "Role", "egress", { stat = "Maximum", label = "senders (task carrying the feed)" }],
+          ]
+          annotations = { horizontal = [{ label = "expected", value = local.senders[f] }] }
+          yAxis       = { left = { min = 0 } }
+        }
+      },
+      {
+        type = "metric", x = 20, y = i * 6, width = 4, height = 6
         properties = {
           title  = "${f}: NLB targets"
           region = local.region, view = "timeSeries", period = 60

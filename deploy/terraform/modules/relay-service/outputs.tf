@@ -100,3 +100,12 @@ output "settings" {
     secrets_kms_keys    = var.secrets_kms_key_arns
   }
 }
+
+output "redundancy" {
+  description = "Per feed: the datacenter senders expected (senders), the egress's merge, and the Senders alarms (they open tickets)."
+  value = {
+    senders       = local.senders
+    merge         = local.merge
+    senders_alarm = sort([for a in aws_cloudwatch_metric_alarm.senders : a.alarm_name])
+  }
+}

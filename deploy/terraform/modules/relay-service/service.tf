@@ -1,6 +1,21 @@
 locals {
   container_name = "mcast-relay"
 
+  # Expected datacenter senders and the merge, per feed (variables.tf says
+  # why deribit is the default, and why all feeds share one --merge).
+  senders = { for f in keys(var.feeds) : f => lookup(var.senders, f, 2) }
+  merge   = { for f in keys(var.feeds) : f => lookup(var.merge, f, "deribit") }
+
+  # The egress's state file (--state-dir): a directory of the container
+  # instance, made by the user data for uid 65532 and bind-mounted, so a
+  # container that ECS restarts in place (restartPolicy) resumes every sender
+  # exactly and emits nothing twice. A task on another host starts afresh.
+  state_dir = "/var/lib/mcast-relay"
+  # Set by the user data of instances that have the directory; tasks are
+  # placed only there (an older instance would give the task a root-owned
+  # directory, and the egress would stop at once: Permission denied).
+  host_attribute = { name = "mcast-relay.state-dir", value = "v1" }
+
   command = concat(
     ["egress"],
     flatten([for feed, port in var.feeds : ["--listen", "${feed}=0.0.0.0:${port}"]]),
@@ -8,6 +23,7 @@ locals {
     flatten([for g in var.allowed_groups : ["--allow", g]]),
     flatten([for m in var.group_map : ["--map", m]]),
     flatten([for m in var.group_fanout : ["--fanout", m]]),
+    ["--merge", one(distinct(values(local.merge))), "--state-dir", local.state_dir],
     ["--ttl", tostring(var.ttl), "--http", "0.0.0.0:${var.health_port}", "--log-format", "json"],
   )
 
@@ -32,6 +48,15 @@ locals {
       capabilities       = { add = [], drop = ["ALL"] }
       initProcessEnabled = false
     }
+
+    # The only writable path: the state directory (the root stays read-only).
+    mountPoints = [{ sourceVolume = "state", containerPath = local.state_dir, readOnly = false }]
+
+    # A container that exits is restarted in the same task, on the same host,
+    # with its state file: ECS restarts at most once a minute, and a container
+    # that cannot run for a minute is not restarted (the task is replaced, and
+    # a version that never runs rolls back by the circuit breaker).
+    restartPolicy = { enabled = true, restartAttemptPeriod = 60 }
 
     portMappings = concat(
       [for feed, port in var.feeds : { name = feed, containerPort = port, protocol = "tcp" }],
@@ -79,6 +104,16 @@ resource "aws_ecs_task_definition" "relay" {
   runtime_platform {
     operating_system_family = "LINUX"
     cpu_architecture        = "X86_64"
+  }
+
+  volume {
+    name      = "state"
+    host_path = local.state_dir
+  }
+
+  placement_constraints {
+    type       = "memberOf"
+    expression = "attribute:${local.host_attribute.name} == ${local.host_attribute.value}"
   }
 
   lifecycle {

@@ -158,6 +158,36 @@ variable "default_ingress_window" {
   }
 }
 
+variable "senders" {
+  description = "Datacenter senders expected per feed: ingress hosts (or exchange lines) that each send the whole feed to this region, merged by the egress (merge). Feeds not listed expect 2: one host on each of Deribit's LD4 cross-connects, primary and secondary. 1-8 (an egress feed takes at most 8). The Senders alarm opens a ticket when the task carrying a feed has had fewer for senders_minutes (alarm_policies)."
+  type        = map(number)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for f, n in var.senders : contains(keys(var.feeds), f) && n >= 1 && n <= 8 && floor(n) == n])
+    error_message = "senders: each entry must name a feed of var.feeds and expect a whole number of senders from 1 to 8 (the egress takes at most 8 per feed)."
+  }
+}
+
+variable "merge" {
+  description = "How the egress merges each feed's senders (--merge): deribit (Deribit legacy multicast: channel and sequence number in the frame header), starbase, testhdr (mcast-relay publish), hash (by content, for feeds without numbers) or none (one sender at a time; a newcomer takes over). Feeds not listed: deribit, also with a single sender (docs/DEPLOY.md, Redundant layout, says why). One egress process serves every feed with one --merge, so all feeds must agree; none is refused for a feed that expects two or more senders (they would take the feed from each other, each replaying its window)."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for f, m in var.merge : contains(keys(var.feeds), f) && contains(["deribit", "starbase", "testhdr", "hash", "none"], m)])
+    error_message = "merge: each entry must name a feed of var.feeds and be one of deribit, starbase, testhdr, hash, none."
+  }
+  validation {
+    condition     = length(distinct([for f in keys(var.feeds) : lookup(var.merge, f, "deribit")])) == 1
+    error_message = "merge: every feed of one egress must use the same format: the egress command line takes one --merge for all its feeds (a per-feed --merge FEED=FORMAT does not exist yet)."
+  }
+  validation {
+    condition     = alltrue([for f in keys(var.feeds) : lookup(var.merge, f, "deribit") != "none" || lookup(var.senders, f, 2) < 2])
+    error_message = "merge: a feed that expects two or more senders cannot use none: without a merge each sender takes the feed from the other and replays its window (duplicates, every group out of order). Use deribit (or the feed's format), or set senders to 1."
+  }
+}
+
 variable "allowed_groups" {
   description = "Multicast group CIDRs the egress may emit to (its --allow list)."
   type        = list(string)
@@ -291,7 +321,7 @@ variable "instance_max_size" {
 }
 
 variable "task_count" {
-  description = "Number of relay tasks. The NLB gives each feed's ingress connection to one of them at a time (the Transit Gateway quota of one source per group wants exactly that); the others are hot standbys in other zones. Each task takes one ENI."
+  description = "Number of relay tasks. The NLB gives each ingress connection to one of them, chosen per connection: the task that holds a feed's senders emits it (the Transit Gateway quota of one source per group wants one such task), the others are hot standbys in other zones. Two datacenter senders can land on two different tasks: docs/DEPLOY.md, Redundant layout, says what that costs and how the Senders alarm shows it. Each task takes one ENI."
   type        = number
   default     = 2
 
@@ -340,6 +370,7 @@ variable "alarm_policies" {
     How each feed's alarms behave. notify: "page" (topic <name>-alarms, for on-call) or "ticket" (topic <name>-alarms-ticket, read in working hours).
     silence_minutes: minutes without packets before no-PacketsIn/no-PacketsOut fire.
     gaps_per_minute / drops_per_minute: Gaps (sequence numbers the egress saw missing) and Drops (datagrams the egress could not emit) above which the alarm fires, for gap_minutes consecutive minutes.
+    senders_minutes: minutes the task carrying the feed may have fewer datacenter senders than expected (senders) before the Senders alarm opens a ticket; it never pages, whatever notify says.
     Feeds not listed use the prod policy.
   EOT
   type = map(object({
@@ -348,6 +379,7 @@ variable "alarm_policies" {
     gaps_per_minute  = number
     drops_per_minute = number
     gap_minutes      = optional(number, 2)
+    senders_minutes  = optional(number, 10)
   }))
   default = {
     prod = { notify = "page", silence_minutes = 3, gaps_per_minute = 0, drops_per_minute = 0 }
@@ -355,7 +387,7 @@ variable "alarm_policies" {
   }
 
   validation {
-    condition     = contains(keys(var.alarm_policies), "prod") && alltrue([for p in values(var.alarm_policies) : contains(["page", "ticket"], p.notify) && p.silence_minutes >= 1 && p.gap_minutes >= 1 && p.gaps_per_minute >= 0 && p.drops_per_minute >= 0])
+    condition     = contains(keys(var.alarm_policies), "prod") && alltrue([for p in values(var.alarm_policies) : contains(["page", "ticket"], p.notify) && p.silence_minutes >= 1 && p.gap_minutes >= 1 && p.senders_minutes >= 1 && p.gaps_per_minute >= 0 && p.drops_per_minute >= 0])
     error_message = "alarm_policies needs a prod entry (the default policy); notify is page or ticket; minutes at least 1; thresholds 0 or more."
   }
 }

@@ -126,6 +126,10 @@ run "london_wiring" {
     condition     = module.dc.peering_attachment_id == null
     error_message = "London requests no peering (Tokyo does)."
   }
+  assert {
+    condition     = module.relay.redundancy == { senders = { dev = 2, prod = 2 }, merge = { dev = "deribit", prod = "deribit" }, senders_alarm = tolist(["mcast-relay-dev-senders", "mcast-relay-prod-senders"]) }
+    error_message = "By default both feeds expect the two LD4 hosts, merged as Deribit, each with a Senders alarm: ${jsonencode(module.relay.redundancy)}"
+  }
 }
 
 run "operator_settings_reach_the_modules" {
@@ -140,6 +144,8 @@ run "operator_settings_reach_the_modules" {
     group_fanout        = ["239.111.111.0/24=239.111.112.0/24"]
     deletion_protection = false
     secrets_kms_key_arn = "arn:aws:kms:eu-west-2:111111111111:key/0000london"
+    senders             = { prod = 3, dev = 1 }
+    merge               = { prod = "hash", dev = "hash" }
   }
 
   assert {
@@ -161,6 +167,10 @@ run "operator_settings_reach_the_modules" {
   assert {
     condition     = module.relay.settings.secrets_kms_keys == tolist(["arn:aws:kms:eu-west-2:111111111111:key/0000london"])
     error_message = "The execution role may decrypt with the secrets' KMS key."
+  }
+  assert {
+    condition     = module.relay.redundancy.senders == { dev = 1, prod = 3 } && module.relay.redundancy.senders_alarm == tolist(["mcast-relay-prod-senders"]) && strcontains(join(" ", module.relay.egress_command), "--merge hash")
+    error_message = "senders and merge must reach the relay: ${jsonencode(module.relay.redundancy)}"
   }
 }
 

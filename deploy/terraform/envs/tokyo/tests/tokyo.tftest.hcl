@@ -122,3 +122,23 @@ run "rejects_londons_key_arns" {
 
   expect_failures = [var.key_secret_arns]
 }
+
+run "redundancy_settings_reach_the_relay" {
+  command = plan
+
+  variables {
+    senders = { prod = 2, dev = 1 }
+    alarm_policies = {
+      prod = { notify = "page", silence_minutes = 3, gaps_per_minute = 0, drops_per_minute = 0, senders_minutes = 20 }
+    }
+  }
+
+  assert {
+    condition     = module.relay.redundancy.senders == { dev = 1, prod = 2 } && module.relay.redundancy.merge == { dev = "deribit", prod = "deribit" } && module.relay.redundancy.senders_alarm == tolist(["mcast-relay-prod-senders"])
+    error_message = "Tokyo's senders and merge must reach its relay: ${jsonencode(module.relay.redundancy)}"
+  }
+  assert {
+    condition     = strcontains(join(" ", module.relay.egress_command), "--merge deribit --state-dir /var/lib/mcast-relay")
+    error_message = "Tokyo's egress must merge and keep its state like London's."
+  }
+}

@@ -175,7 +175,8 @@ run "task_definition_hardened_and_keyed" {
   assert {
     condition = jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].command == [
       "egress", "--listen", "dev=0.0.0.0:6666", "--listen", "prod=0.0.0.0:6667", "--iface", "eth0",
-      "--allow", "239.111.111.0/24", "--ttl", "32", "--http", "0.0.0.0:9180", "--log-format", "json",
+      "--allow", "239.111.111.0/24", "--merge", "deribit", "--state-dir", "/var/lib/mcast-relay",
+      "--ttl", "32", "--http", "0.0.0.0:9180", "--log-format", "json",
     ]
     error_message = "Unexpected egress command line: ${jsonencode(jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].command)}"
   }
@@ -197,6 +198,198 @@ run "task_definition_hardened_and_keyed" {
   assert {
     condition     = aws_ecs_service.relay.network_configuration[0].security_groups == toset(["sg-0task000000000000"]) && output.task_subnet_ids == sort(var.subnet_ids)
     error_message = "Tasks run in the relay subnets with the task security group."
+  }
+}
+
+run "state_dir_survives_a_container_restart_on_its_host" {
+  command = plan
+
+  # The egress keeps its state in a directory of the host, bind-mounted; the
+  # container is restarted in place by ECS; the root stays read-only and the
+  # user 65532, which owns the directory (made by the user data).
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].mountPoints == [{ sourceVolume = "state", containerPath = "/var/lib/mcast-relay", readOnly = false }]
+    error_message = "The state directory must be mounted read-write at /var/lib/mcast-relay, and nothing else."
+  }
+  assert {
+    condition     = one(aws_ecs_task_definition.relay.volume).name == "state" && one(aws_ecs_task_definition.relay.volume).host_path == "/var/lib/mcast-relay" && length(one(aws_ecs_task_definition.relay.volume).docker_volume_configuration) == 0
+    error_message = "The state volume must be the host's /var/lib/mcast-relay (a bind mount, which outlives the container)."
+  }
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].restartPolicy == { enabled = true, restartAttemptPeriod = 60 }
+    error_message = "ECS must restart the container in place (same task, same host, same state file), at most once a minute."
+  }
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].readonlyRootFilesystem == true && jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].user == "65532:65532"
+    error_message = "The state directory must not cost the read-only root or the non-root user."
+  }
+  assert {
+    condition     = element(jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].command, index(jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].command, "--state-dir") + 1) == jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].mountPoints[0].containerPath
+    error_message = "--state-dir must be the mounted directory."
+  }
+  assert {
+    condition     = contains([for l in split("\n", base64decode(aws_launch_template.ecs.user_data)) : trimspace(l)], "install -d -o 65532 -g 65532 -m 0700 /var/lib/mcast-relay")
+    error_message = "User data must make the state directory, owned by the task's user 65532 (a root-owned one stops the egress: Permission denied)."
+  }
+  assert {
+    condition     = contains([for l in split("\n", base64decode(aws_launch_template.ecs.user_data)) : trimspace(l)], "ECS_INSTANCE_ATTRIBUTES={\"mcast-relay.state-dir\":\"v1\"}") && one(aws_ecs_task_definition.relay.placement_constraints).type == "memberOf" && one(aws_ecs_task_definition.relay.placement_constraints).expression == "attribute:mcast-relay.state-dir == v1"
+    error_message = "Tasks must be placed only on instances whose user data made the directory (the attribute it sets)."
+  }
+  assert {
+    condition     = contains([for l in split("\n", base64decode(aws_launch_template.ecs.user_data)) : trimspace(l)], "ExecStart=/usr/bin/find /var/lib/mcast-relay -maxdepth 1 -type f -name *.state -mmin +5 -delete") && contains([for l in split("\n", base64decode(aws_launch_template.ecs.user_data)) : trimspace(l)], "systemctl enable --now mcast-relay-state-clean.timer") && contains([for l in split("\n", base64decode(aws_launch_template.ecs.user_data)) : trimspace(l)], "OnUnitActiveSec=1min")
+    error_message = "State files no task wrote for 5 minutes must be removed every minute (a later task would count what others emitted since as gaps)."
+  }
+}
+
+run "merge_defaults_to_deribit_for_two_senders" {
+  command = plan
+
+  assert {
+    condition     = output.redundancy.senders == { dev = 2, prod = 2 } && output.redundancy.merge == { dev = "deribit", prod = "deribit" }
+    error_message = "By default every feed expects 2 senders (primary and secondary LD4) and is merged as Deribit legacy: ${jsonencode(output.redundancy)}"
+  }
+  assert {
+    condition     = strcontains(join(" ", jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].command), " --merge deribit ")
+    error_message = "The merge must reach the egress's command line."
+  }
+}
+
+run "another_merge_reaches_the_command_line" {
+  command = plan
+
+  variables {
+    merge = { prod = "starbase", dev = "starbase" }
+  }
+
+  assert {
+    condition     = strcontains(join(" ", jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].command), " --merge starbase ") && !strcontains(join(" ", jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].command), "deribit")
+    error_message = "merge must set --merge."
+  }
+}
+
+run "one_sender_without_a_merge_is_accepted" {
+  command = plan
+
+  variables {
+    senders = { prod = 1, dev = 1 }
+    merge   = { prod = "none", dev = "none" }
+  }
+
+  assert {
+    condition     = strcontains(join(" ", jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].command), " --merge none ") && length(aws_cloudwatch_metric_alarm.senders) == 0
+    error_message = "One sender each may run without a merge, and then has no Senders alarm (there is no redundancy to lose)."
+  }
+}
+
+run "two_senders_without_a_merge_are_refused" {
+  command = plan
+
+  variables {
+    merge = { prod = "none", dev = "none" }
+  }
+
+  expect_failures = [var.merge]
+}
+
+run "feeds_with_different_merges_are_refused" {
+  command = plan
+
+  variables {
+    merge = { prod = "deribit", dev = "hash" }
+  }
+
+  expect_failures = [var.merge]
+}
+
+run "an_unknown_merge_is_refused" {
+  command = plan
+
+  variables {
+    merge = { prod = "sbe", dev = "sbe" }
+  }
+
+  expect_failures = [var.merge]
+}
+
+run "more_than_eight_senders_are_refused" {
+  command = plan
+
+  variables {
+    senders = { prod = 9 }
+  }
+
+  expect_failures = [var.senders]
+}
+
+run "no_sender_is_refused" {
+  command = plan
+
+  variables {
+    senders = { prod = 0 }
+  }
+
+  expect_failures = [var.senders]
+}
+
+run "senders_of_an_unknown_feed_are_refused" {
+  command = plan
+
+  variables {
+    senders = { test = 2 }
+  }
+
+  expect_failures = [var.senders]
+}
+
+run "senders_alarm_per_feed_opens_a_ticket" {
+  command = plan
+
+  variables {
+    senders = { prod = 3, dev = 2 }
+  }
+
+  assert {
+    condition     = toset(keys(aws_cloudwatch_metric_alarm.senders)) == toset(["dev", "prod"]) && alltrue([for f, a in aws_cloudwatch_metric_alarm.senders : a.alarm_name == "mcast-relay-${f}-senders" && a.namespace == "McastRelay" && a.metric_name == "Senders" && a.dimensions == tomap({ Feed = f, Role = "egress" })])
+    error_message = "One Senders alarm per redundant feed, on McastRelay Senders with Feed and Role = egress."
+  }
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.senders["prod"].threshold == 3 && aws_cloudwatch_metric_alarm.senders["dev"].threshold == 2 && alltrue([for a in aws_cloudwatch_metric_alarm.senders : a.comparison_operator == "LessThanThreshold" && a.period == 60 && a.evaluation_periods == 10])
+    error_message = "Below the feed's expected senders for 10 minutes (the default senders_minutes)."
+  }
+  assert {
+    condition     = alltrue([for a in aws_cloudwatch_metric_alarm.senders : a.statistic == "Maximum" && a.treat_missing_data == "notBreaching"])
+    error_message = "Maximum over the tasks (the standby prints 0 senders, so a Minimum would always be 0); a silent relay is the silence alarms' business."
+  }
+  assert {
+    condition     = alltrue([for a in aws_cloudwatch_metric_alarm.senders : a.alarm_actions == toset(["arn:aws:sns:eu-west-2:111111111111:mcast-relay-alarms-ticket"]) && a.ok_actions == toset(["arn:aws:sns:eu-west-2:111111111111:mcast-relay-alarms-ticket"])])
+    error_message = "A lost sender opens a ticket, never a page, even for prod (customers still get the feed)."
+  }
+  assert {
+    condition     = strcontains(aws_cloudwatch_metric_alarm.senders["prod"].alarm_description, "one failure") && strcontains(aws_cloudwatch_metric_alarm.senders["prod"].alarm_description, "fewer than 3")
+    error_message = "The description must say the feed is one failure from an outage: ${aws_cloudwatch_metric_alarm.senders["prod"].alarm_description}"
+  }
+  assert {
+    condition = alltrue([
+      for f, n in { dev = 2, prod = 3 } :
+      anytrue([for w in jsondecode(aws_cloudwatch_dashboard.relay.dashboard_body).widgets : contains([for x in w.properties.metrics : length(x) >= 7 ? jsonencode(x) : ""], jsonencode(["McastRelay", "Senders", "Feed", f, "Role", "egress", { stat = "Maximum", label = "senders (task carrying the feed)" }])) && try(w.properties.annotations.horizontal[0].value, -1) == n])
+    ])
+    error_message = "The dashboard must show each feed's senders (Maximum over the tasks) against the expected number."
+  }
+}
+
+run "senders_minutes_and_a_single_sender_feed" {
+  command = plan
+
+  variables {
+    senders = { dev = 1 }
+    alarm_policies = {
+      prod = { notify = "page", silence_minutes = 3, gaps_per_minute = 0, drops_per_minute = 0, senders_minutes = 30 }
+    }
+  }
+
+  assert {
+    condition     = keys(aws_cloudwatch_metric_alarm.senders) == ["prod"] && aws_cloudwatch_metric_alarm.senders["prod"].evaluation_periods == 30
+    error_message = "A one-sender feed has no Senders alarm; senders_minutes sets how long the others wait."
   }
 }
 
