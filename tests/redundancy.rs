@@ -420,7 +420,8 @@ fn restarting_one_ingress_at_a_time_loses_nothing() {
 }
 
 #[test]
-fn an_egress_killed_and_restarted_with_its_state_emits_nothing_twice() {
+fn an_egress_killed_and_restarted_with_its_state_repeats_at_most_one_send() {
+    const BATCH: u64 = 8;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().display().to_string();
     let port = free_udp();
@@ -434,7 +435,10 @@ fn an_egress_killed_and_restarted_with_its_state_emits_nothing_twice() {
         "239.44.2.0/24",
         "testhdr",
         &[("dc-a", &[]), ("dc-b", &[])],
-        &["--state-dir", &state],
+        // Eight datagrams per send at most: what one send in flight at the
+        // kill can repeat. Without the state file it would be up to an Ack
+        // interval's worth (50 ms: 100 datagrams here).
+        &["--state-dir", &state, "--batch", &BATCH.to_string()],
     );
     let l = listen(out, "40s");
     let publisher = publish(src, 2000, 8);
@@ -455,7 +459,21 @@ fn an_egress_killed_and_restarted_with_its_state_emits_nothing_twice() {
         s["unique"], s["gaps"], s["duplicates"]
     );
     assert_eq!(s["unique"].as_u64(), Some(n), "nothing lost");
-    assert_eq!(s["duplicates"].as_u64(), Some(0), "each packet once");
+    let warned: Vec<String> = r
+        .egress
+        .logged()
+        .lines()
+        .filter(|l| l.contains("WARN"))
+        .map(String::from)
+        .collect();
+    // A SIGKILL takes effect as a system call returns: one that sent a
+    // batch dies before writing its position, so that batch may go twice.
+    // Nothing else may.
+    let dups = s["duplicates"].as_u64().unwrap();
+    assert!(
+        dups <= BATCH,
+        "{dups} twice: more than the one send in flight; the restarted egress warned: {warned:#?}"
+    );
     assert!(std::path::Path::new(&state).join("red.state").exists());
 }
 

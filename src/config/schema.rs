@@ -372,7 +372,8 @@ pub struct EgressFeed {
     #[serde(default = "defaults::merge_wait")]
     pub merge_wait: Span,
     /// Keep what each feed emitted in DIR/FEED.state, so an egress restarted
-    /// on the same host resumes every sender exactly and emits nothing twice.
+    /// on the same host resumes every sender where it left off: it repeats
+    /// at most the one send in flight when it died (--batch datagrams).
     #[arg(long, env = "MCAST_RELAY_STATE_DIR")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_dir: Option<PathBuf>,

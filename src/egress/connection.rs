@@ -324,6 +324,9 @@ async fn receive<S: AsyncRead + AsyncWrite + Unpin>(
                 };
                 if decision == Decision::Emit && o.emitter.queue(d.group, d.payload, d.recv_ns) {
                     o.emitter.flush(s.bytes()).await;
+                    // Out: say so now, not at the end of the record, so a
+                    // kill in between repeats as little as it can.
+                    o.persist(me.sender);
                 }
                 o.emit_released(s.bytes()).await;
             }

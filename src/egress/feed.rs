@@ -73,6 +73,19 @@ impl Output {
         }
     }
 
+    /// Write every sender's position and the merge's: after datagrams the
+    /// hold timer released went out, which no connection will persist.
+    pub fn persist_all(&mut self) {
+        for id in 0..self.streams.len() {
+            self.persist(id);
+        }
+        if self.streams.is_empty()
+            && let Some(m) = &mut self.merger
+        {
+            m.persist();
+        }
+    }
+
     /// Emit what the merger released (after what was queued from `buf`).
     pub async fn emit_released(&mut self, buf: &[u8]) {
         if self.released.items.is_empty() {
@@ -258,5 +271,6 @@ pub async fn hold_timer(feed: Arc<Feed>, stop: CancellationToken) {
             m.release_due(now_ns(), &mut o.released);
         }
         o.emit_released(&[]).await;
+        o.persist_all();
     }
 }

@@ -1,10 +1,13 @@
 //! What an egress has emitted, kept in a small file mapped into memory
 //! (`--state-dir`): each position is one plain store, no syscall per batch,
 //! and the pages outlive the process, so an egress killed and started again
-//! on the same host resumes every sender exactly where it left off and emits
-//! nothing twice. Without the file (or on another host, such as a replaced
-//! ECS task) an egress starts afresh, and customers may see up to one Ack
-//! interval (50 ms) of datagrams twice.
+//! on the same host resumes every sender where it left off. Positions are
+//! written right after each send, so it never skips a datagram; what it can
+//! repeat is the one send in flight when it died (a SIGKILL takes effect as
+//! that system call returns, before the position is written): `--batch`
+//! datagrams at most. Without the file (or on another host, such as a
+//! replaced ECS task) an egress starts afresh, and customers may see up to
+//! one Ack interval (50 ms) of datagrams twice.
 //!
 //! This module holds the crate's other `unsafe`: the mapping. Why it is
 //! sound: the mapping is `LEN` bytes of a file this module sized itself, kept
