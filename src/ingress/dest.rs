@@ -1,35 +1,20 @@
-//! The datacenter side: multicast in, one bounded window, one link per destination.
-//!
-//! Receive tasks (one per UDP port) frame each datagram into the window once.
-//! Each destination task reads the window at its own position and writes whole
-//! batches to its TCP link, so a slow or dead destination never holds up another
-//! or the receive path; it only falls behind, and the skip is counted.
+//! The send half: one task per destination reads the window at its own
+//! position and drives its link (connect, handshake, session, replay).
 
-use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::AsFd;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddrV4;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use libc::{SO_BUSY_POLL, SOL_SOCKET};
-use tokio::io::Interest;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::UdpSocket;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::now_ns;
 use crate::config::IngressFeed;
-use crate::net::batch::{RecvBatch, get_int, set_int};
 use crate::net::link::{self, Backoff, LinkError};
-use crate::net::mcast::{self, Iface, Membership};
 use crate::net::tls::{self, BoxStream};
-use crate::obs::Obs;
 use crate::obs::links::{Link, LinkState};
 use crate::obs::logs::RateLimit;
 use crate::obs::metrics::{DropReason, FeedStats};
-use crate::ring::{Read, Ring};
+use crate::ring::Read;
 use crate::warn_limited;
 use crate::wire::buffer::FrameBuf;
 use crate::wire::frame::{DATA_OVERHEAD, FRAME_HEADER, MAX_FRAME, MAX_HANDSHAKE_FRAME};
@@ -37,327 +22,25 @@ use crate::wire::handshake::{ClientHandshake, ClientParams, Reject};
 use crate::wire::record::{self, RECORD_OVERHEAD};
 use crate::wire::session::{self, End, IngressEvent, IngressSession};
 
-/// Bytes handed to one TCP write at most.
-const WRITE_CHUNK: usize = 256 * 1024;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-/// TLS, the handshake and the Welcome, from the connect on.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a closing session may take to write its last bytes.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long shutdown waits for destinations to flush.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// The window and the signal that it grew.
-struct Window {
-    ring: Mutex<Ring>,
-    head: watch::Sender<u64>,
-}
-
-/// Run one ingress feed until `shutdown`; then flush, leave the groups and return.
-pub async fn run(cfg: IngressFeed, obs: Obs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    Ingress::start(cfg, &obs)?.run(shutdown).await;
-    Ok(())
-}
-
-type Sockets = Vec<(Arc<UdpSocket>, u16, Vec<Ipv4Addr>)>;
-
-/// An ingress feed with its groups joined, not yet sending.
-pub struct Ingress {
-    cfg: IngressFeed,
-    iface: Iface,
-    how: Membership,
-    sockets: Sockets,
-    stats: Arc<FeedStats>,
-    links: Vec<Arc<Link>>,
-    tls: Option<tls::Client>,
-}
-
-impl Ingress {
-    /// Resolve the interface, bind and join. Datagrams queue in the socket
-    /// buffers until [`Ingress::run`].
-    pub fn start(cfg: IngressFeed, obs: &Obs) -> anyhow::Result<Ingress> {
-        obs.health.expect();
-        let stats = obs.metrics.feed(&cfg.feed, "ingress");
-        let iface = Iface::resolve(&cfg.iface)
-            .with_context(|| format!("ingress {:?}: --iface", cfg.feed))?;
-        let how = cfg
-            .source
-            .map_or(Membership::AnySource, Membership::SourceSpecific);
-
-        let mut sockets = Vec::new();
-        let mut busy_poll = 0;
-        for (sock, port, groups) in mcast::receivers(&cfg.groups, &iface, how, cfg.rcvbuf.get())
-            .with_context(|| format!("ingress {:?}", cfg.feed))?
-        {
-            let fd = sock.as_fd();
-            if cfg.busy_poll > 0
-                && let Err(e) = set_int(fd, SOL_SOCKET, SO_BUSY_POLL, cfg.busy_poll as i32)
-            {
-                tracing::warn!(error = %e, "--busy-poll: SO_BUSY_POLL refused (needs CAP_NET_ADMIN above net.core.busy_read)");
-            }
-            // As the socket has it, so the log says what took effect.
-            busy_poll = get_int(fd, SOL_SOCKET, SO_BUSY_POLL).unwrap_or(0);
-            sockets.push((Arc::new(UdpSocket::from_std(sock)?), port, groups));
-        }
-        tracing::info!(feed = %cfg.feed, sender = %cfg.sender_name(), iface = %iface.name, groups = cfg.groups.len(), dests = ?cfg.dests, busy_poll_us = busy_poll, "ingress joined");
-        obs.health.ready();
-        let tls = match &cfg.tls_ca {
-            Some(ca) => {
-                let pair = cfg.tls_cert.as_deref().zip(cfg.tls_key.as_deref());
-                Some(
-                    tls::Client::new(ca, cfg.tls_server_name.clone(), pair)
-                        .with_context(|| format!("ingress {:?}: TLS", cfg.feed))?,
-                )
-            }
-            None => None,
-        };
-        let links = cfg
-            .dests
-            .iter()
-            .map(|d| {
-                obs.links
-                    .add(&obs.metrics, &cfg.feed, "ingress", &cfg.link_name(d))
-            })
-            .collect();
-        Ok(Ingress {
-            links,
-            tls,
-            cfg,
-            iface,
-            how,
-            sockets,
-            stats,
-        })
-    }
-
-    /// Relay until `shutdown`; then flush, leave the groups and return.
-    pub async fn run(self, shutdown: CancellationToken) {
-        let Ingress {
-            cfg,
-            iface,
-            how,
-            sockets,
-            stats,
-            links,
-            tls,
-        } = self;
-
-        crate::keys::guard(&stats, &cfg.keys, cfg.insecure_no_auth, shutdown.clone());
-        let window = Arc::new(Window {
-            ring: Mutex::new(Ring::new(
-                cfg.window_bytes.get(),
-                cfg.window_age().as_nanos() as u64,
-            )),
-            head: watch::channel(0).0,
-        });
-        let stop_rx = CancellationToken::new();
-        let mut tasks = tokio::task::JoinSet::new();
-        for (sock, port, groups) in &sockets {
-            tasks.spawn(receive(
-                sock.clone(),
-                *port,
-                groups.clone(),
-                cfg.clone(),
-                window.clone(),
-                stats.clone(),
-                stop_rx.clone(),
-            ));
-        }
-        tasks.spawn(keep_memberships(
-            sockets.clone(),
-            cfg.iface.clone(),
-            iface.clone(),
-            how,
-            stop_rx.clone(),
-        ));
-
-        let stream_id: u64 = rand::random();
-        let manifest: Vec<SocketAddrV4> = cfg.groups.iter().map(|g| g.0).collect();
-        let stop_dests = CancellationToken::new();
-        let mut dests = tokio::task::JoinSet::new();
-        for (d, link) in cfg.dests.iter().zip(links) {
-            link.track(window.head.subscribe());
-            dests.spawn(
-                Dest {
-                    name: d.clone(),
-                    tls: tls.clone(),
-                    link,
-                    cfg: cfg.clone(),
-                    stream_id,
-                    sender: cfg.sender_name(),
-                    manifest: manifest.clone(),
-                    window: window.clone(),
-                    stats: stats.clone(),
-                    stop: stop_dests.clone(),
-                }
-                .run(),
-            );
-        }
-
-        shutdown.cancelled().await;
-        // Stop taking new datagrams, then give every destination a bounded time to
-        // send what the window holds.
-        stop_rx.cancel();
-        while tasks.join_next().await.is_some() {}
-        for (sock, _, groups) in &sockets {
-            for g in groups {
-                let _ = mcast::leave(sock, *g, &iface, how);
-            }
-        }
-        stop_dests.cancel();
-        if tokio::time::timeout(FLUSH_TIMEOUT, async {
-            while dests.join_next().await.is_some() {}
-        })
-        .await
-        .is_err()
-        {
-            tracing::warn!(feed = %cfg.feed, "some destinations did not flush within {FLUSH_TIMEOUT:?}");
-        }
-        tracing::info!(feed = %cfg.feed, "ingress stopped");
-    }
-}
-
-async fn receive(
-    sock: Arc<UdpSocket>,
-    port: u16,
-    groups: Vec<Ipv4Addr>,
-    cfg: IngressFeed,
-    window: Arc<Window>,
-    stats: Arc<FeedStats>,
-    stop: CancellationToken,
-) {
-    let mut batch = RecvBatch::new(cfg.batch, cfg.max_datagram);
-    let per_group: Vec<_> = groups
-        .iter()
-        .map(|g| stats.group(SocketAddrV4::new(*g, port)))
-        .collect();
-    let mut odd = RateLimit::new(Duration::from_secs(10));
-    let mut overflow = RateLimit::new(Duration::from_secs(10));
-    // The socket's drop count as last seen (the kernel's, cumulative).
-    let mut dropped_before = 0u32;
-    loop {
-        tokio::select! {
-            r = sock.readable() => if r.is_err() { return },
-            _ = stop.cancelled() => return,
-        }
-        loop {
-            let n = match sock.try_io(Interest::READABLE, || batch.recv(sock.as_fd())) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    warn_limited!(odd, error = %e, port, "multicast receive failed");
-                    break;
-                }
-            };
-            let now = now_ns();
-            let (mut count, mut bytes) = (0u64, 0u64);
-            if let Some(d) = (0..n).filter_map(|i| batch.get(i).0.overflow).max()
-                && d != dropped_before
-            {
-                let lost = d.wrapping_sub(dropped_before) as u64;
-                dropped_before = d;
-                stats.dropped(DropReason::SocketOverflow, lost);
-                warn_limited!(
-                    overflow,
-                    port,
-                    lost,
-                    rcvbuf = cfg.rcvbuf.get(),
-                    "the kernel dropped datagrams at the multicast socket (its buffer was full); raise --rcvbuf and net.core.rmem_max, or find what kept the relay from reading"
-                );
-            }
-            let mut ring = window.ring.lock().expect("window lock");
-            for i in 0..n {
-                let (m, payload) = batch.get(i);
-                if m.truncated {
-                    stats.dropped(DropReason::Truncated, 1);
-                    warn_limited!(odd, from = %m.src, max = cfg.max_datagram, "datagram longer than max_datagram dropped");
-                    continue;
-                }
-                let Some(g) = m.dst.and_then(|d| groups.iter().position(|g| *g == d)) else {
-                    stats.dropped(DropReason::NotJoined, 1);
-                    warn_limited!(odd, from = %m.src, port, "datagram for a group this feed did not join dropped");
-                    continue;
-                };
-                let group = SocketAddrV4::new(groups[g], port);
-                ring.push(m.kernel_ns.unwrap_or(now), group, m.src, payload);
-                per_group[g].datagrams_in.inc();
-                per_group[g].bytes_in.inc_by(payload.len() as u64);
-                count += 1;
-                bytes += payload.len() as u64;
-            }
-            let head = ring.next_seq();
-            stats.buffer_bytes.set(ring.bytes() as i64);
-            drop(ring);
-            stats.last_in_ns.store(now, Ordering::Relaxed);
-            stats.datagrams_in.inc_by(count);
-            stats.bytes_in.inc_by(bytes);
-            window.head.send_replace(head);
-            if n < batch.capacity() {
-                break;
-            }
-        }
-    }
-}
-
-/// Join again when the interface comes back (an ENI re-attached, a device
-/// re-created): the kernel drops memberships with the device.
-async fn keep_memberships(
-    sockets: Vec<(Arc<UdpSocket>, u16, Vec<Ipv4Addr>)>,
-    spec: String,
-    mut current: Iface,
-    how: Membership,
-    stop: CancellationToken,
-) {
-    let mut seen = true;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.cancelled() => return,
-        }
-        match Iface::resolve(&spec) {
-            Ok(now) if !seen || now.index != current.index || now.addr != current.addr => {
-                let mut joined = 0;
-                for (sock, _, groups) in &sockets {
-                    for g in groups {
-                        match mcast::join(sock, *g, &now, how) {
-                            Ok(_) => joined += 1,
-                            Err(e) => tracing::warn!(error = %e, group = %g, "rejoin failed"),
-                        }
-                    }
-                }
-                tracing::warn!(iface = %now.name, joined, "interface came back; groups joined again");
-                current = now;
-                seen = true;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                if seen {
-                    tracing::error!(error = %e, iface = %spec, "interface gone; will join again when it returns");
-                }
-                seen = false;
-            }
-        }
-    }
-}
+use super::{CLOSE_TIMEOUT, CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, WRITE_CHUNK, Window};
 
 /// One destination: its own position in the window and its own link.
-struct Dest {
-    name: String,
-    tls: Option<tls::Client>,
-    cfg: IngressFeed,
-    stream_id: u64,
-    sender: String,
-    manifest: Vec<SocketAddrV4>,
-    window: Arc<Window>,
-    stats: Arc<FeedStats>,
-    link: Arc<Link>,
-    stop: CancellationToken,
+pub(super) struct Dest {
+    pub(super) name: String,
+    pub(super) tls: Option<tls::Client>,
+    pub(super) cfg: IngressFeed,
+    pub(super) stream_id: u64,
+    pub(super) sender: String,
+    pub(super) manifest: Vec<SocketAddrV4>,
+    pub(super) window: Arc<Window>,
+    pub(super) stats: Arc<FeedStats>,
+    pub(super) link: Arc<Link>,
+    pub(super) stop: CancellationToken,
 }
 
 impl Dest {
     /// Connect, stream, reconnect with backoff, until stopped.
-    async fn run(self) {
+    pub(super) async fn run(self) {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut limit = RateLimit::new(Duration::from_secs(10));
         // Everything before `acked` was emitted by an egress; resume after it.
