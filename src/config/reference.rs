@@ -22,7 +22,8 @@ const FLAG_ONLY: [(&str, &str); 3] = [
 /// The file's default of every key (serde's, which the flags share).
 fn file_defaults() -> toml::Table {
     use super::{Config, EgressFeed, IngressFeed};
-    let mut t = toml::Table::try_from(toml::from_str::<Config>("").expect("defaults")).expect("a table");
+    let mut t =
+        toml::Table::try_from(toml::from_str::<Config>("").expect("defaults")).expect("a table");
     let i: IngressFeed = toml::from_str("").expect("ingress defaults");
     let e: EgressFeed = toml::from_str(r#"listen = "0.0.0.0:0""#).expect("egress defaults");
     for v in [toml::Table::try_from(i), toml::Table::try_from(e)] {
