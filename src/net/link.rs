@@ -52,23 +52,51 @@ impl Backoff {
     }
 }
 
+/// Why no connection came of a destination.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("{dest}: cannot resolve: {source}")]
+    Resolve { dest: String, source: io::Error },
+    #[error("{dest} resolved to no address")]
+    NoAddress { dest: String },
+    #[error("{addr}: {source}")]
+    Refused {
+        addr: std::net::SocketAddr,
+        source: io::Error,
+    },
+    #[error("{addr}: connect timed out after {after:?}")]
+    TimedOut {
+        addr: std::net::SocketAddr,
+        after: Duration,
+    },
+    #[error("socket options: {0}")]
+    Tune(#[source] io::Error),
+}
+
 /// Resolve `host:port` afresh and try each address in turn (an NLB's addresses
-/// change when a zone fails). The stream has TCP_NODELAY set.
-pub async fn connect(dest: &str, timeout: Duration) -> io::Result<TcpStream> {
-    let addrs: Vec<_> = lookup_host(dest).await?.collect();
-    let mut last = io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("{dest} resolved to no address"),
-    );
-    for a in addrs {
-        match tokio::time::timeout(timeout, TcpStream::connect(a)).await {
+/// change when a zone fails); the error is the last address's. The stream
+/// has TCP_NODELAY set.
+pub async fn connect(dest: &str, timeout: Duration) -> Result<TcpStream, ConnectError> {
+    let addrs: Vec<_> = lookup_host(dest)
+        .await
+        .map_err(|source| ConnectError::Resolve {
+            dest: dest.into(),
+            source,
+        })?
+        .collect();
+    let mut last = ConnectError::NoAddress { dest: dest.into() };
+    for addr in addrs {
+        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => {
-                tune(&s)?;
+                tune(&s).map_err(ConnectError::Tune)?;
                 return Ok(s);
             }
-            Ok(Err(e)) => last = io::Error::new(e.kind(), format!("{a}: {e}")),
+            Ok(Err(source)) => last = ConnectError::Refused { addr, source },
             Err(_) => {
-                last = io::Error::new(io::ErrorKind::TimedOut, format!("{a}: connect timed out"))
+                last = ConnectError::TimedOut {
+                    addr,
+                    after: timeout,
+                }
             }
         }
     }
@@ -88,6 +116,8 @@ pub fn tune(s: &TcpStream) -> io::Result<()> {
 /// Why a link ended or never came up.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
+    #[error("{0}")]
+    Connect(#[from] ConnectError),
     #[error("{0}")]
     Io(#[from] io::Error),
     /// We refused the peer during the handshake (and told it why).
@@ -115,7 +145,8 @@ impl LinkError {
     /// A short label for metrics.
     pub fn reason(&self) -> &'static str {
         match self {
-            LinkError::Io(e) if e.kind() == io::ErrorKind::TimedOut => "timeout",
+            LinkError::Connect(ConnectError::TimedOut { .. }) => "timeout",
+            LinkError::Connect(_) => "connect",
             LinkError::Io(_) => "io",
             LinkError::Refuse { reject, .. } => reject.label(),
             LinkError::Refused(_) => "refused",
@@ -251,9 +282,21 @@ mod tests {
             .unwrap();
         assert!(s.nodelay().unwrap());
         drop(l);
-        let e = connect(&format!("127.0.0.1:{port}"), Duration::from_secs(1))
+        // localhost may be ::1 then 127.0.0.1: the error is the last one's.
+        let addrs: Vec<_> = lookup_host(format!("localhost:{port}"))
             .await
-            .unwrap_err();
-        assert!(e.to_string().contains(&port.to_string()), "{e}");
+            .unwrap()
+            .collect();
+        match connect(&format!("localhost:{port}"), Duration::from_secs(1)).await {
+            Err(ConnectError::Refused { addr, source }) => {
+                assert_eq!(Some(&addr), addrs.last());
+                assert_eq!(source.kind(), io::ErrorKind::ConnectionRefused);
+            }
+            other => panic!("{other:?}"),
+        }
+        match connect("no-such-host.invalid:1", Duration::from_secs(1)).await {
+            Err(ConnectError::Resolve { dest, .. }) => assert_eq!(dest, "no-such-host.invalid:1"),
+            other => panic!("{other:?}"),
+        }
     }
 }
