@@ -53,7 +53,7 @@ impl Keys {
         }
     }
 
-    pub fn from_file(path: &Path) -> Result<Keys, String> {
+    pub fn from_file(path: &Path) -> Result<Keys, KeyFileError> {
         let keys = read(path)?;
         Ok(Keys {
             file: Some(path.to_path_buf()),
@@ -109,7 +109,7 @@ impl Keys {
                 *k = new;
                 Refresh::Swapped(k.iter().map(|k| hex::encode(k.id())).collect())
             }
-            Err(e) => Refresh::Broken(e),
+            Err(e) => Refresh::Broken(e.to_string()),
         }
     }
 
@@ -197,9 +197,30 @@ enum Refresh {
     Broken(String),
 }
 
-fn read(p: &Path) -> Result<Vec<Key>, String> {
-    let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-    Key::parse_list(&text).map_err(|e| format!("{}: {e}", p.display()))
+/// Why a key file gave no keys.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        source: crate::wire::auth::KeyError,
+    },
+}
+
+fn read(p: &Path) -> Result<Vec<Key>, KeyFileError> {
+    let text = std::fs::read_to_string(p).map_err(|source| KeyFileError::Read {
+        path: p.into(),
+        source,
+    })?;
+    Key::parse_list(&text).map_err(|source| KeyFileError::Parse {
+        path: p.into(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -8,6 +8,17 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// A size or a duration that does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnitError {
+    #[error("{0:?} is not a size (e.g. 64MiB, 8M, 65536)")]
+    NotASize(String),
+    #[error("{0:?} is not a duration (e.g. 10s, 250ms, 2m)")]
+    NotADuration(String),
+    #[error("{0:?} is out of range")]
+    OutOfRange(String),
+}
+
 /// A number of bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ByteSize(pub u64);
@@ -35,10 +46,10 @@ const UNITS: [(&str, u64); 9] = [
 ];
 
 impl FromStr for ByteSize {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnitError;
+    fn from_str(s: &str) -> Result<Self, UnitError> {
         let t = s.trim();
-        let bad = || format!("{s:?} is not a size (e.g. 64MiB, 8M, 65536)");
+        let bad = || UnitError::NotASize(s.into());
         let (num, scale) = UNITS
             .iter()
             .find_map(|(u, m)| t.strip_suffix(u).map(|n| (n.trim(), *m)))
@@ -93,7 +104,7 @@ impl Span {
 }
 
 /// `10s`, `250ms`, `2m`, or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, UnitError> {
     let t = s.trim();
     let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
         (n, 1e-3)
@@ -109,16 +120,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let v: f64 = num
         .trim()
         .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 10s, 250ms, 2m)"))?;
+        .map_err(|_| UnitError::NotADuration(s.into()))?;
     if !(0.0..=1e7).contains(&v) {
-        return Err(format!("{s:?} is out of range"));
+        return Err(UnitError::OutOfRange(s.into()));
     }
     Ok(Duration::from_secs_f64(v * scale))
 }
 
 impl FromStr for Span {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnitError;
+    fn from_str(s: &str) -> Result<Self, UnitError> {
         parse_duration(s).map(Span)
     }
 }

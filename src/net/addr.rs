@@ -198,8 +198,13 @@ pub fn split_feed(s: &str) -> (Option<&str>, &str) {
     }
 }
 
+/// A feed name that is not 1 to 64 of `[A-Za-z0-9._-]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("feed name {0:?} must be 1 to 64 characters of letters, digits, '.', '_' or '-'")]
+pub struct BadFeedName(pub String);
+
 /// A feed name: 1 to 64 of `[A-Za-z0-9._-]`.
-pub fn check_feed_name(name: &str) -> Result<(), String> {
+pub fn check_feed_name(name: &str) -> Result<(), BadFeedName> {
     let ok = !name.is_empty()
         && name.len() <= crate::wire::frame::MAX_FEED_NAME
         && name
@@ -208,9 +213,7 @@ pub fn check_feed_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "feed name {name:?} must be 1 to 64 characters of letters, digits, '.', '_' or '-'"
-        ))
+        Err(BadFeedName(name.into()))
     }
 }
 
