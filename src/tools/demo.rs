@@ -227,7 +227,12 @@ merge = "{merge}"
             );
         }
         if let Some(k) = killed {
-            println!("{} was killed at {:.1} s; the feed went on through {}.", senders[0], k.as_secs_f64(), senders[1]);
+            println!(
+                "{} was killed at {:.1} s; the feed went on through {}.",
+                senders[0],
+                k.as_secs_f64(),
+                senders[1]
+            );
         }
     }
     println!(
