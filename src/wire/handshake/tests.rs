@@ -1,6 +1,9 @@
 //! The handshake's unit tests: both sides in memory, every refusal by its code.
 
 use super::*;
+use crate::wire::auth::Key;
+use crate::wire::frame::{self, AuthMethod, Challenge, Frame, Hello};
+use crate::wire::kdf::SessionKeys;
 
 pub(crate) fn params(key: Option<&Key>) -> ClientParams {
     ClientParams {
