@@ -50,8 +50,15 @@ impl HandshakeError {
     }
 }
 
+/// A sender name outside the rule of [`check_sender_name`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "sender name {0:?} must be 1 to {MAX_SENDER_NAME} characters of letters, digits, '.', '_', '-' or ':'"
+)]
+pub struct BadSenderName(pub String);
+
 /// Names a sender may have: 1 to 64 of letters, digits, `.`, `_`, `-`, `:`.
-pub fn check_sender_name(name: &str) -> Result<(), String> {
+pub fn check_sender_name(name: &str) -> Result<(), BadSenderName> {
     let ok = !name.is_empty()
         && name.len() <= MAX_SENDER_NAME
         && name
@@ -60,9 +67,7 @@ pub fn check_sender_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "sender name {name:?} must be 1 to 64 characters of letters, digits, '.', '_', '-' or ':'"
-        ))
+        Err(BadSenderName(name.to_string()))
     }
 }
 

@@ -141,7 +141,8 @@ impl ServerHandshake {
             };
             return Err(HandshakeError::refuse(Reject::BadVersion, detail));
         }
-        check_sender_name(&h.sender).map_err(|e| HandshakeError::refuse(Reject::Malformed, e))?;
+        check_sender_name(&h.sender)
+            .map_err(|e| HandshakeError::refuse(Reject::Malformed, e.to_string()))?;
         let Some(feed) = lookup(&h.feed) else {
             return Err(HandshakeError::refuse(
                 Reject::UnknownFeed,

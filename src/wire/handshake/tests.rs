@@ -169,13 +169,27 @@ fn old_versions_are_refused_clearly() {
     let mut bad = Vec::new();
     frame::encode(&Frame::Hello(h), &mut bad);
     let mut s = ServerHandshake::new([9; 32], None);
-    assert!(matches!(
+    assert_eq!(
         s.on_frame(&bad, |_| Some(FeedKeys::default())),
         Err(HandshakeError::Refuse {
             reject: Reject::Malformed,
-            ..
+            detail: BadSenderName("bad name!".into()).to_string(),
         })
-    ));
+    );
+}
+
+#[test]
+fn sender_names_follow_the_rule() {
+    for ok in ["dc-a", "ld4:A", "host.example_1", &"x".repeat(64)] {
+        assert_eq!(check_sender_name(ok), Ok(()), "{ok:?}");
+    }
+    for bad in ["", "bad name!", "é", &"x".repeat(65)] {
+        assert_eq!(
+            check_sender_name(bad),
+            Err(BadSenderName(bad.to_string())),
+            "{bad:?}"
+        );
+    }
 }
 
 #[test]
