@@ -212,3 +212,6 @@ pub fn resume_point(acked: u64, resume_from: u64, oldest: u64) -> Resume {
         lost: oldest.saturating_sub(want),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,11 +4,11 @@
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
-use super::frame::{self, Frame};
-use super::handshake::Reject;
-use super::kdf::{self, SessionKeys};
-use super::record::{self, Sealer};
-use super::session::*;
+use super::*;
+use crate::wire::frame::{self, Frame};
+use crate::wire::handshake::Reject;
+use crate::wire::kdf::{self, SessionKeys};
+use crate::wire::record::{self, Sealer};
 
 fn keys() -> SessionKeys {
     kdf::derive(
