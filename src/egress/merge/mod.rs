@@ -16,22 +16,32 @@
 //! emitted again, and a venue that sends two identical datagrams within the
 //! window has the second dropped.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::hash::{BuildHasher, Hasher};
+use std::collections::HashMap;
 use std::net::SocketAddrV4;
-use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
-use crate::feeds::seq::{Seen, SeqTracker};
+use crate::feeds::seq::Seen;
 use crate::feeds::sequenced::{self, Sequencing};
 use crate::obs::metrics::FeedStats;
 use crate::obs::senders::SenderStats;
 
 use super::state::State;
+
+mod channel;
+mod dedupe;
+mod format;
+mod released;
+
+use channel::{
+    ChanId, Channel, Copy, FIRSTS, Held, Sender, can_fill, emitted, lag_sample, restarted_venue,
+};
+use dedupe::Dedupe;
+pub use format::MergeFormat;
+pub use released::{Decision, Released, ReleasedItem};
 
 /// Content hashes remembered by the dedupe.
 pub const HASH_WINDOW: usize = 65_536;
@@ -47,156 +57,6 @@ pub const MAX_HELD_BYTES: usize = 16 << 20;
 /// the only one: the faster sender's copies come first).
 pub const RESET_RUN: u32 = 8;
 pub const RESET_AFTER: Duration = Duration::from_millis(250);
-/// Lag samples: the weight of a new one in the moving average.
-const LAG_WEIGHT: f64 = 0.05;
-/// First arrival times remembered per channel, for the lag of later copies.
-const FIRSTS: usize = 1024;
-
-/// How an egress feed merges its senders.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    clap::ValueEnum,
-    serde::Serialize,
-    serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum MergeFormat {
-    /// One sender at a time; a new one takes over (no merge).
-    #[default]
-    None,
-    /// Deribit legacy: channelId and the u32 sequenceNumber.
-    Deribit,
-    /// Deribit Starbase: channelId, seqNum and messageCount.
-    Starbase,
-    /// The test header of `mcast-relay publish`.
-    Testhdr,
-    /// By content, for feeds without sequence numbers (a bounded window).
-    Hash,
-}
-
-impl MergeFormat {
-    fn sequencing(self) -> Option<Sequencing> {
-        match self {
-            MergeFormat::Deribit => Some(Sequencing::Deribit),
-            MergeFormat::Starbase => Some(Sequencing::Starbase),
-            MergeFormat::Testhdr => Some(Sequencing::TestHdr),
-            MergeFormat::None | MergeFormat::Hash => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            MergeFormat::None => "none",
-            MergeFormat::Deribit => "deribit",
-            MergeFormat::Starbase => "starbase",
-            MergeFormat::Testhdr => "testhdr",
-            MergeFormat::Hash => "hash",
-        }
-    }
-}
-
-/// What to do with a datagram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// Emit it, before what [`Released`] holds.
-    Emit,
-    /// A later copy of what was emitted (or is held): drop it.
-    Late,
-    /// Kept until the gap before it is filled or given up (see [`Released`]).
-    Held,
-    /// It goes out in [`Released`], in its place among datagrams released
-    /// before it (a copy: emit nothing from the caller's buffer).
-    InReleased,
-}
-
-/// Held datagrams that became due, in order, with their payloads.
-#[derive(Default)]
-pub struct Released {
-    pub buf: Vec<u8>,
-    pub items: Vec<ReleasedItem>,
-}
-
-#[derive(Debug, Clone)]
-pub struct ReleasedItem {
-    pub group: SocketAddrV4,
-    pub payload: Range<usize>,
-    pub recv_ns: u64,
-    sender: usize,
-    link_seq: u64,
-}
-
-impl Released {
-    pub fn clear(&mut self) {
-        self.buf.clear();
-        self.items.clear();
-    }
-
-    fn push(&mut self, h: Held, sender: usize) {
-        let start = self.buf.len();
-        self.buf.extend_from_slice(&h.payload);
-        self.items.push(ReleasedItem {
-            group: h.group,
-            payload: start..self.buf.len(),
-            recv_ns: h.recv_ns,
-            sender,
-            link_seq: h.link_seq,
-        });
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct ChanId {
-    group: SocketAddrV4,
-    channel: u32,
-}
-
-struct Held {
-    end: u64,
-    sender: usize,
-    link_seq: u64,
-    group: SocketAddrV4,
-    recv_ns: u64,
-    arrived_ns: u64,
-    payload: Vec<u8>,
-}
-
-/// One sender's view of one channel.
-#[derive(Default)]
-struct Copy {
-    /// One past the highest number it delivered.
-    pos: Option<u64>,
-    /// Its packets behind the merged stream in a row, up to now.
-    late_run: u32,
-    own: Option<Box<SeqTracker>>,
-    /// It restarted and has not delivered on this channel since.
-    fresh: bool,
-}
-
-struct Channel {
-    next: Option<u64>,
-    copies: Vec<Copy>,
-    /// Numbers emitted, to tell which of a sender's gaps another filled.
-    emitted: Box<SeqTracker>,
-    held: BTreeMap<u64, Held>,
-    firsts: Box<[(u64, u64)]>,
-    gaps: Counter,
-    /// Since when every live sender sends numbers far behind (a venue restart?).
-    behind_since: Option<u64>,
-    /// Where its position is kept across restarts (`super::state`), and
-    /// whether it moved since it was last written there.
-    slot: Option<usize>,
-    dirty: bool,
-}
-
-struct Sender {
-    stats: Arc<SenderStats>,
-    live: bool,
-}
 
 pub struct Merger {
     seq: Option<Sequencing>,
@@ -339,17 +199,7 @@ impl Merger {
                 .map(|(s, st)| st.get(s))
                 .filter(|v| v[1] == 1)
                 .map(|v| v[0]);
-            Channel {
-                next: kept,
-                copies: Vec::new(),
-                emitted: Box::default(),
-                held: BTreeMap::new(),
-                firsts: vec![(u64::MAX, 0); FIRSTS].into_boxed_slice(),
-                gaps: stats.channel(&format!("{group}/{}", k.channel)),
-                behind_since: None,
-                slot,
-                dirty: false,
-            }
+            Channel::new(kept, stats.channel(&format!("{group}/{}", k.channel)), slot)
         });
         while ch.copies.len() <= id {
             ch.copies.push(Copy::default());
@@ -537,107 +387,6 @@ impl Merger {
 
     pub fn held(&self) -> usize {
         self.held_count
-    }
-}
-
-/// Has the venue started this channel again? Every live sender behind the
-/// merged stream, [`RESET_RUN`] packets in a row, for [`RESET_AFTER`]. One
-/// sender replaying an old window does not count: the others are current.
-fn restarted_venue(ch: &mut Channel, senders: &[Sender], now_ns: u64) -> bool {
-    if ch.next.is_none() {
-        return false;
-    }
-    let mut any = false;
-    let all = senders.iter().enumerate().all(|(j, s)| {
-        let run = ch.copies.get(j).map_or(0, |c| c.late_run);
-        any |= s.live && run > 0;
-        !s.live || run >= RESET_RUN || ch.copies.get(j).is_none_or(|c| c.pos.is_none())
-    });
-    if !(all && any) {
-        ch.behind_since = None;
-        return false;
-    }
-    let since = *ch.behind_since.get_or_insert(now_ns);
-    if now_ns.saturating_sub(since) >= RESET_AFTER.as_nanos() as u64 {
-        ch.behind_since = None;
-        return true;
-    }
-    false
-}
-
-/// Could a live sender other than `from` still deliver the numbers before `s`?
-fn can_fill(senders: &[Sender], ch: &Channel, s: u64, from: usize) -> bool {
-    senders.iter().enumerate().any(|(j, snd)| {
-        j != from && snd.live && ch.copies.get(j).and_then(|c| c.pos).is_none_or(|p| p < s)
-    })
-}
-
-/// `seq .. end` went out, first from `from`: note it, and credit the senders
-/// that had skipped these numbers with a gap another filled.
-fn emitted(ch: &mut Channel, senders: &[Sender], seq: u64, end: u64, from: usize, now_ns: u64) {
-    let next = ch.next.unwrap_or(seq).max(end);
-    ch.next = Some(next);
-    ch.dirty = true;
-    ch.emitted.on_range(seq, end - seq);
-    ch.firsts[(seq as usize) % FIRSTS] = (seq, now_ns);
-    for (j, c) in ch.copies.iter().enumerate() {
-        if j == from {
-            continue;
-        }
-        if let Some(own) = &c.own
-            && own.next().is_some_and(|n| n > seq)
-            && !own.has(seq)
-            && let Some(s) = senders.get(j)
-        {
-            s.stats.filled.inc_by(end - seq);
-        }
-    }
-}
-
-fn lag_sample(s: &SenderStats, lag_s: f64) {
-    let old = s.lag_seconds.get();
-    s.lag_seconds.set(old + LAG_WEIGHT * (lag_s - old));
-}
-
-/// Content dedupe over the last `max` datagrams and `max_age`.
-struct Dedupe {
-    ring: VecDeque<(u64, u64)>,
-    seen: HashSet<u64>,
-    max: usize,
-    max_age_ns: u64,
-    keys: std::collections::hash_map::RandomState,
-}
-
-impl Dedupe {
-    fn new(max: usize, max_age: Duration) -> Dedupe {
-        Dedupe {
-            ring: VecDeque::with_capacity(max),
-            seen: HashSet::with_capacity(2 * max),
-            max,
-            max_age_ns: max_age.as_nanos() as u64,
-            keys: Default::default(),
-        }
-    }
-
-    /// Is this the first copy within the window?
-    fn first(&mut self, group: SocketAddrV4, payload: &[u8], now_ns: u64) -> bool {
-        while let Some(&(h, t)) = self.ring.front() {
-            if self.ring.len() < self.max && now_ns.saturating_sub(t) < self.max_age_ns {
-                break;
-            }
-            self.ring.pop_front();
-            self.seen.remove(&h);
-        }
-        let mut hasher = self.keys.build_hasher();
-        hasher.write(&group.ip().octets());
-        hasher.write_u16(group.port());
-        hasher.write(payload);
-        let h = hasher.finish();
-        if !self.seen.insert(h) {
-            return false;
-        }
-        self.ring.push_back((h, now_ns));
-        true
     }
 }
 
