@@ -1,6 +1,13 @@
 //! listen's unit tests: the state fed datagrams by hand, in each format and A/B.
 
+use std::collections::HashMap;
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+use super::state::{DETECT_N, State};
 use super::*;
+use crate::feeds::arbiter::Side;
+use crate::feeds::{deribit, starbase, testhdr};
 
 fn state(format: Option<Format>, ab: bool) -> State {
     let (a, b): (SocketAddrV4, SocketAddrV4) = (
@@ -12,18 +19,7 @@ fn state(format: Option<Format>, ab: bool) -> State {
     if ab {
         route.insert(b, (a, Some(Side::B)));
     }
-    State {
-        format,
-        held: Vec::new(),
-        held_since: None,
-        route,
-        b_of: [(a, b)].into_iter().collect(),
-        chans: BTreeMap::new(),
-        groups: BTreeMap::new(),
-        hist: Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap(),
-        packets: 0,
-        quiet: true,
-    }
+    State::new(format, route, [(a, b)].into_iter().collect(), &[], true)
 }
 
 fn g(s: &str) -> SocketAddrV4 {

@@ -1,0 +1,134 @@
+//! listen's command line: what to join, what the datagrams carry, when to stop.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::feeds::{deribit, starbase, testhdr};
+use crate::net::addr::GroupPort;
+
+/// What the datagrams carry.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Decide from the first datagrams (and say which).
+    #[default]
+    Auto,
+    /// mcast-relay's test header (publish, demo): sequence and send time.
+    Test,
+    /// Deribit legacy multicast: 8-byte frame header and SBE messages.
+    Deribit,
+    /// Deribit Starbase: 24-byte packet header.
+    Starbase,
+    /// Count datagrams and bytes only.
+    Raw,
+}
+
+impl Format {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Format::Auto => "auto",
+            Format::Test => "test",
+            Format::Deribit => "deribit",
+            Format::Starbase => "starbase",
+            Format::Raw => "raw",
+        }
+    }
+
+    /// What a sequence number counts in this format.
+    pub fn unit(&self) -> &'static str {
+        match self {
+            Format::Starbase => "messages",
+            _ => "packets",
+        }
+    }
+
+    /// The format one datagram looks like, if any.
+    pub fn of(payload: &[u8]) -> Option<Format> {
+        if testhdr::parse(payload).is_some() {
+            Some(Format::Test)
+        } else if deribit::looks_like(payload) {
+            Some(Format::Deribit)
+        } else if starbase::looks_like(payload) {
+            Some(Format::Starbase)
+        } else {
+            None
+        }
+    }
+}
+
+/// `GROUP_A:PORT=GROUP_B:PORT`: the two copies of one feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbPair {
+    pub a: GroupPort,
+    pub b: GroupPort,
+}
+
+impl FromStr for AbPair {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, b) = s
+            .split_once('=')
+            .ok_or_else(|| format!("{s:?} is not A=B (e.g. 239.111.1.1:6100=239.111.2.1:6100)"))?;
+        let (a, b): (GroupPort, GroupPort) = (a.parse()?, b.parse()?);
+        if a == b {
+            return Err(format!("{s:?}: the A and B groups are the same"));
+        }
+        Ok(AbPair { a, b })
+    }
+}
+
+#[derive(clap::Args, Debug, Clone)]
+#[command(after_help = "Examples:\n  \
+    mcast-relay listen --group 239.255.0.1:5001 --duration 10s --json\n  \
+    mcast-relay listen --format deribit --group 239.111.111.1:6100 --group 239.111.111.1:6101 --fail-on-gap\n  \
+    mcast-relay listen --format starbase --ab 239.111.1.1:6100=239.111.2.1:6100\n\n\
+    Exit codes: 0 all well, 1 an error or --expect not met, 2 gaps with --fail-on-gap.")]
+pub struct ListenArgs {
+    /// Group to join, GROUP:PORT; repeat for several.
+    #[arg(
+        long = "group",
+        required_unless_present = "ab",
+        value_name = "GROUP:PORT"
+    )]
+    pub groups: Vec<GroupPort>,
+    /// Join source-specific: only datagrams from this sender.
+    #[arg(long)]
+    pub source: Option<std::net::Ipv4Addr>,
+    /// Interface to join on: a name or an IPv4 address. The loopback unless told otherwise.
+    #[arg(long, default_value = "127.0.0.1", env = "MCAST_RELAY_IFACE")]
+    pub iface: String,
+    /// Stop after this long (default: until Ctrl-C, --expect or --idle).
+    #[arg(long, value_parser = crate::tools::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Exit non-zero unless this many distinct datagrams arrived; stop soon after they did.
+    #[arg(long)]
+    pub expect: Option<u64>,
+    /// Stop when nothing arrived for this long after the first datagram.
+    #[arg(long, value_parser = crate::tools::parse_duration)]
+    pub idle: Option<Duration>,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// No line a second.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Receive socket buffer, bytes.
+    #[arg(long, default_value_t = 8 << 20)]
+    pub rcvbuf: usize,
+    /// What the datagrams carry; auto decides from the first ones and says which.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    /// The A and B groups of one feed, A=B: joins both and arbitrates them
+    /// (first arrival wins), reporting gaps of the merge and of each side; repeatable.
+    #[arg(long = "ab", value_name = "GROUP_A:PORT=GROUP_B:PORT")]
+    pub ab: Vec<AbPair>,
+    /// Exit with code 2 when a sequence (the merge, for A/B) has gaps at the end.
+    #[arg(long)]
+    pub fail_on_gap: bool,
+    /// Measure latency to when the kernel queued each datagram, not to when
+    /// listen received it (the default: what an application sees).
+    #[arg(long)]
+    pub kernel_time: bool,
+}
