@@ -3,60 +3,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde::Serialize;
-
-use crate::feeds::{deribit, starbase, testhdr};
+use super::decode::Format;
 use crate::net::addr::GroupPort;
-
-/// What the datagrams carry.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// Decide from the first datagrams (and say which).
-    #[default]
-    Auto,
-    /// mcast-relay's test header (publish, demo): sequence and send time.
-    Test,
-    /// Deribit legacy multicast: 8-byte frame header and SBE messages.
-    Deribit,
-    /// Deribit Starbase: 24-byte packet header.
-    Starbase,
-    /// Count datagrams and bytes only.
-    Raw,
-}
-
-impl Format {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Format::Auto => "auto",
-            Format::Test => "test",
-            Format::Deribit => "deribit",
-            Format::Starbase => "starbase",
-            Format::Raw => "raw",
-        }
-    }
-
-    /// What a sequence number counts in this format.
-    pub fn unit(&self) -> &'static str {
-        match self {
-            Format::Starbase => "messages",
-            _ => "packets",
-        }
-    }
-
-    /// The format one datagram looks like, if any.
-    pub fn of(payload: &[u8]) -> Option<Format> {
-        if testhdr::parse(payload).is_some() {
-            Some(Format::Test)
-        } else if deribit::looks_like(payload) {
-            Some(Format::Deribit)
-        } else if starbase::looks_like(payload) {
-            Some(Format::Starbase)
-        } else {
-            None
-        }
-    }
-}
 
 /// `GROUP_A:PORT=GROUP_B:PORT`: the two copies of one feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,10 +21,12 @@ use crate::net::batch::RecvBatch;
 use crate::net::mcast::{self, Iface, Membership};
 
 mod args;
+mod decode;
 mod report;
 mod state;
 
-pub use args::{AbPair, Format, ListenArgs};
+pub use args::{AbPair, ListenArgs};
+pub use decode::Format;
 use report::report;
 pub use report::{
     AbReport, ChannelReport, GroupReport, Latency, ListenReport, SideReport, TemplateCount,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::args::Format;
+use super::decode::Format;
 use super::state::State;
 use crate::feeds::arbiter::{Side, SideStats};
 use crate::feeds::deribit;
@@ -158,10 +158,11 @@ pub(super) fn report(st: &State, auto: bool, elapsed: Duration) -> ListenReport 
                 first_seq: m.first(),
                 next_seq: m.next(),
                 untagged: c.untagged,
-                length_mismatches: c.length_mismatches,
-                messages: c.messages,
-                not_sized: c.not_sized,
+                length_mismatches: c.tally.length_mismatches,
+                messages: c.tally.messages,
+                not_sized: c.tally.not_sized,
                 templates: c
+                    .tally
                     .templates
                     .iter()
                     .map(|(id, n)| TemplateCount {
@@ -170,10 +171,10 @@ pub(super) fn report(st: &State, auto: bool, elapsed: Duration) -> ListenReport 
                         count: *n,
                     })
                     .collect(),
-                heartbeats: c.heartbeats,
-                incremental: c.types[0],
-                snapshot: c.types[1],
-                retransmit: c.types[2],
+                heartbeats: c.tally.heartbeats,
+                incremental: c.tally.types[0],
+                snapshot: c.tally.types[1],
+                retransmit: c.tally.types[2],
                 ab: c.arb.as_ref().map(|arb| AbReport {
                     a: side_report(*stream, &arb.a),
                     b: side_report(st.b_of.get(stream).copied().unwrap_or(*stream), &arb.b),

@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::args::Format;
+use super::decode::{Decoder, Deribit, Format, Raw, Starbase, Tally, TestHdr};
 use crate::feeds::arbiter::{Arbiter, Side};
 use crate::feeds::seq::{Seen, SeqTracker};
-use crate::feeds::{deribit, sequenced, starbase, testhdr};
 use crate::net::addr::GroupPort;
 
 /// How many datagrams `auto` looks at before deciding (or fewer, after a while).
@@ -26,12 +25,7 @@ pub(super) struct Chan {
     pub(super) seq: SeqTracker,
     pub(super) arb: Option<Box<Arbiter>>,
     pub(super) untagged: u64,
-    pub(super) length_mismatches: u64,
-    pub(super) messages: u64,
-    pub(super) not_sized: u64,
-    pub(super) templates: BTreeMap<u16, u64>,
-    pub(super) heartbeats: u64,
-    pub(super) types: [u64; 3],
+    pub(super) tally: Tally,
     pub(super) shown: u64,
 }
 
@@ -159,68 +153,38 @@ impl State {
         let g = self.groups.entry(dst).or_default();
         g.0 += 1;
         g.1 += p.len() as u64;
-        let ab = side.is_some();
         let len = p.len() as u64;
-        let mut latency = None;
-        let c = match format {
-            Format::Test => match testhdr::parse(p) {
-                Some((seq, sent)) => {
-                    latency = Some(sent);
-                    let c = self.chan(stream, None, ab);
-                    c.sequence(side, seq, 1);
-                    c
-                }
-                None => self.untagged(stream, ab),
-            },
-            // A frame whose length disagrees still counts (as a mismatch) when its
-            // first message is schema 1; anything else is not this format.
-            Format::Deribit => match sequenced::deribit_frame(p) {
-                Some(f) => {
-                    let c = self.chan(stream, Some(f.channel as u32), ab);
-                    c.length_mismatches += !f.length_ok(p.len()) as u64;
-                    let templates = &mut c.templates;
-                    let w = deribit::walk(p, |t| *templates.entry(t).or_default() += 1);
-                    c.messages += w.messages as u64;
-                    c.not_sized += !w.exact as u64;
-                    c.sequence(side, f.seq as u64, 1);
-                    c
-                }
-                None => self.untagged(stream, ab),
-            },
-            Format::Starbase => match sequenced::starbase_header(p) {
-                Some(h) => {
-                    if h.sending_ns > 0 {
-                        latency = Some(h.sending_ns as u64);
-                    }
-                    let c = self.chan(stream, Some(h.channel as u32), ab);
-                    c.messages += h.count as u64;
-                    c.heartbeats += h.is_heartbeat() as u64;
-                    for (i, bit) in [
-                        starbase::INCREMENTAL,
-                        starbase::SNAPSHOT,
-                        starbase::RETRANSMIT,
-                    ]
-                    .into_iter()
-                    .enumerate()
-                    {
-                        c.types[i] += (h.packet_type & bit != 0) as u64;
-                    }
-                    c.sequence(side, h.seq as u64, h.count as u64);
-                    c
-                }
-                None => self.untagged(stream, ab),
-            },
-            Format::Raw | Format::Auto => {
-                let c = self.chan(stream, None, ab);
-                c.unique += 1;
-                c
-            }
+        let (c, sent) = match format {
+            Format::Test => self.read::<TestHdr>(stream, side, p),
+            Format::Deribit => self.read::<Deribit>(stream, side, p),
+            Format::Starbase => self.read::<Starbase>(stream, side, p),
+            Format::Raw | Format::Auto => self.read::<Raw>(stream, side, p),
         };
         c.packets += 1;
         c.bytes += len;
-        if let Some(sent) = latency {
+        if let Some(sent) = sent {
             let _ = self.hist.record(at.saturating_sub(sent).max(1));
         }
+    }
+
+    /// Count `p` in format `D` into its channel; returns that channel and the send time.
+    fn read<D: Decoder>(
+        &mut self,
+        stream: SocketAddrV4,
+        side: Option<Side>,
+        p: &[u8],
+    ) -> (&mut Chan, Option<u64>) {
+        let ab = side.is_some();
+        let Some((d, h)) = D::decode(p) else {
+            return (self.untagged(stream, ab), None);
+        };
+        let c = self.chan(stream, d.channel, ab);
+        D::tally(p, &h, &mut c.tally);
+        match d.seq {
+            Some((seq, count)) => c.sequence(side, seq, count),
+            None => c.unique += 1,
+        }
+        (c, d.sent_ns)
     }
 
     pub(super) fn untagged(&mut self, stream: SocketAddrV4, ab: bool) -> &mut Chan {
