@@ -104,4 +104,38 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert!(parse_duration("soon").is_err());
     }
+
+    #[test]
+    fn each_tool_reads_only_its_own_environment() {
+        use clap::{Args, Command};
+        // A relay's variable (MCAST_RELAY_IFACE) set for the service must
+        // never steer a tool run on the same host, nor one tool's another's.
+        for (tool, cmd) in [
+            ("DEMO", demo::DemoArgs::augment_args(Command::new("demo"))),
+            (
+                "DOCTOR",
+                doctor::DoctorArgs::augment_args(Command::new("doctor")),
+            ),
+            (
+                "LISTEN",
+                listen::ListenArgs::augment_args(Command::new("listen")),
+            ),
+            (
+                "PUBLISH",
+                publish::PublishArgs::augment_args(Command::new("publish")),
+            ),
+            (
+                "REPLAY",
+                replay::ReplayArgs::augment_args(Command::new("replay")),
+            ),
+        ] {
+            let prefix = format!("MCAST_RELAY_{tool}_");
+            for a in cmd.get_arguments() {
+                if let Some(env) = a.get_env() {
+                    let env = env.to_string_lossy();
+                    assert!(env.starts_with(&prefix), "{tool} --{}: {env}", a.get_id());
+                }
+            }
+        }
+    }
 }

@@ -35,7 +35,7 @@ pub const HEADERS: usize = 28;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Examples:\n  mcast-relay doctor --iface eth0                    # an ECS host that runs the egress\n  mcast-relay doctor --role receiver --iface eth0    # a customer's receiver\n  mcast-relay doctor --role ingress --iface feed0    # the datacenter host\n  mcast-relay doctor --iface 10.0.1.5 --ttl 32 --max-datagram 1472 --json\n\nExit code: 0 when no check failed (warnings and skips allowed), 1 otherwise."
+    after_help = "Examples:\n  mcast-relay doctor --iface eth0                    # an ECS host that runs the egress\n  mcast-relay doctor --role receiver --iface eth0    # a customer's receiver\n  mcast-relay doctor --role ingress --iface feed0    # the datacenter host\n  mcast-relay doctor --iface 10.0.1.5 --ttl 32 --max-datagram 1472 --json\n\nExit code: 0 when no check failed (warnings and skips allowed), 1 otherwise.\n\nEnvironment: MCAST_RELAY_DOCTOR_IFACE (--iface) and MCAST_RELAY_DOCTOR_IMDS_URL (--imds-url), read by doctor alone; the relays' MCAST_RELAY_IFACE is not."
 )]
 pub struct DoctorArgs {
     /// What this host runs, which decides the checks that apply. egress (the
@@ -47,7 +47,7 @@ pub struct DoctorArgs {
     #[arg(long, value_enum, default_value_t = Role::Egress)]
     pub role: Role,
     /// Interface the relay or receiver uses: a name or an IPv4 address.
-    #[arg(long, default_value = "127.0.0.1", env = "MCAST_RELAY_IFACE")]
+    #[arg(long, default_value = "127.0.0.1", env = "MCAST_RELAY_DOCTOR_IFACE")]
     pub iface: String,
     /// Multicast TTL the egress (or another sender) uses; must be above 1 to cross a Transit Gateway.
     #[arg(long, default_value_t = crate::config::DEFAULT_TTL)]
@@ -62,7 +62,7 @@ pub struct DoctorArgs {
     #[arg(
         long,
         default_value = "http://169.254.169.254",
-        env = "MCAST_RELAY_IMDS_URL"
+        env = "MCAST_RELAY_DOCTOR_IMDS_URL"
     )]
     pub imds_url: String,
     /// Give up on the metadata service after this long.
@@ -75,7 +75,7 @@ pub struct DoctorArgs {
     #[arg(
         long,
         default_value = "/proc",
-        env = "MCAST_RELAY_PROC_ROOT",
+        env = "MCAST_RELAY_DOCTOR_PROC_ROOT",
         hide = true
     )]
     pub proc_root: PathBuf,
@@ -83,7 +83,7 @@ pub struct DoctorArgs {
     #[arg(
         long,
         default_value = "/sys",
-        env = "MCAST_RELAY_SYS_ROOT",
+        env = "MCAST_RELAY_DOCTOR_SYS_ROOT",
         hide = true
     )]
     pub sys_root: PathBuf,

@@ -32,7 +32,8 @@ impl FromStr for AbPair {
     mcast-relay listen --group 239.255.0.1:5001 --duration 10s --json\n  \
     mcast-relay listen --format deribit --group 239.111.111.1:6100 --group 239.111.111.1:6101 --fail-on-gap\n  \
     mcast-relay listen --format starbase --ab 239.111.1.1:6100=239.111.2.1:6100\n\n\
-    Exit codes: 0 all well, 1 an error or --expect not met, 2 gaps with --fail-on-gap.")]
+    Exit codes: 0 all well, 1 an error or --expect not met, 2 gaps with --fail-on-gap.\n\n\
+    Environment: MCAST_RELAY_LISTEN_IFACE (--iface), read by listen alone; the relays' MCAST_RELAY_IFACE is not.")]
 pub struct ListenArgs {
     /// Group to join, GROUP:PORT; repeat for several.
     #[arg(
@@ -45,7 +46,7 @@ pub struct ListenArgs {
     #[arg(long)]
     pub source: Option<std::net::Ipv4Addr>,
     /// Interface to join on: a name or an IPv4 address. The loopback unless told otherwise.
-    #[arg(long, default_value = "127.0.0.1", env = "MCAST_RELAY_IFACE")]
+    #[arg(long, default_value = "127.0.0.1", env = "MCAST_RELAY_LISTEN_IFACE")]
     pub iface: String,
     /// Stop after this long (default: until Ctrl-C, --expect or --idle).
     #[arg(long, value_parser = crate::tools::parse_duration)]
