@@ -11,8 +11,17 @@ use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, poll};
 
+/// Why a duration did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("{0:?} is not a duration (e.g. 10s, 250ms, 2m)")]
+    NotADuration(String),
+    #[error("{0:?} is out of range")]
+    OutOfRange(String),
+}
+
 /// `5`, `5s`, `250ms`, `2m` or `1.5` (seconds).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     let s = s.trim();
     let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
         (n, 1e-3)
@@ -26,9 +35,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let v: f64 = num
         .trim()
         .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 10s, 250ms, 2m)"))?;
+        .map_err(|_| DurationError::NotADuration(s.to_string()))?;
     if !(0.0..=1e7).contains(&v) {
-        return Err(format!("{s:?} is out of range"));
+        return Err(DurationError::OutOfRange(s.to_string()));
     }
     Ok(Duration::from_secs_f64(v * scale))
 }
@@ -102,7 +111,14 @@ mod tests {
         assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert!(parse_duration("soon").is_err());
+        assert_eq!(
+            parse_duration(" soon "),
+            Err(DurationError::NotADuration("soon".into()))
+        );
+        assert_eq!(
+            parse_duration("-1s"),
+            Err(DurationError::OutOfRange("-1s".into()))
+        );
     }
 
     #[test]

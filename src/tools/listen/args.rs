@@ -13,15 +13,28 @@ pub struct AbPair {
     pub b: GroupPort,
 }
 
+/// Why an `--ab` pair did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AbPairError {
+    #[error("{0:?} is not A=B (e.g. 239.111.1.1:6100=239.111.2.1:6100)")]
+    NotAPair(String),
+    /// One side is not a GROUP:PORT (the group parser's words).
+    #[error("{0}")]
+    Group(String),
+    #[error("{0:?}: the A and B groups are the same")]
+    Same(String),
+}
+
 impl FromStr for AbPair {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = AbPairError;
+    fn from_str(s: &str) -> Result<Self, AbPairError> {
         let (a, b) = s
             .split_once('=')
-            .ok_or_else(|| format!("{s:?} is not A=B (e.g. 239.111.1.1:6100=239.111.2.1:6100)"))?;
-        let (a, b): (GroupPort, GroupPort) = (a.parse()?, b.parse()?);
+            .ok_or_else(|| AbPairError::NotAPair(s.to_string()))?;
+        let group = |g: &str| g.parse::<GroupPort>().map_err(AbPairError::Group);
+        let (a, b) = (group(a)?, group(b)?);
         if a == b {
-            return Err(format!("{s:?}: the A and B groups are the same"));
+            return Err(AbPairError::Same(s.to_string()));
         }
         Ok(AbPair { a, b })
     }

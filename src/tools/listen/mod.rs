@@ -25,7 +25,7 @@ mod decode;
 mod report;
 mod state;
 
-pub use args::{AbPair, ListenArgs};
+pub use args::{AbPair, AbPairError, ListenArgs};
 pub use decode::Format;
 use report::report;
 pub use report::{

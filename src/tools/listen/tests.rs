@@ -154,7 +154,16 @@ fn starbase_a_b_merge() {
 fn ab_pairs_parse() {
     let p: AbPair = "239.1.1.1:6100=239.1.2.1:6100".parse().unwrap();
     assert_eq!(p.b.0, g("239.1.2.1:6100"));
-    assert!("239.1.1.1:6100".parse::<AbPair>().is_err());
-    assert!("239.1.1.1:6100=239.1.1.1:6100".parse::<AbPair>().is_err());
-    assert!("239.1.1.1:6100=10.0.0.1:6100".parse::<AbPair>().is_err());
+    assert_eq!(
+        "239.1.1.1:6100".parse::<AbPair>(),
+        Err(AbPairError::NotAPair("239.1.1.1:6100".into()))
+    );
+    assert_eq!(
+        "239.1.1.1:6100=239.1.1.1:6100".parse::<AbPair>(),
+        Err(AbPairError::Same("239.1.1.1:6100=239.1.1.1:6100".into()))
+    );
+    assert!(matches!(
+        "239.1.1.1:6100=10.0.0.1:6100".parse::<AbPair>(),
+        Err(AbPairError::Group(_))
+    ));
 }
