@@ -69,6 +69,16 @@ pub(super) struct Decoded {
     pub(super) sent_ns: Option<u64>,
 }
 
+impl Decoded {
+    fn numbered(channel: Option<u32>, seq: u64, count: u64, sent_ns: Option<u64>) -> Decoded {
+        Decoded {
+            channel,
+            seq: Some((seq, count)),
+            sent_ns,
+        }
+    }
+}
+
 /// What only some formats count, per channel.
 #[derive(Default)]
 pub(super) struct Tally {
@@ -103,12 +113,7 @@ impl Decoder for TestHdr {
     type Header = ();
     fn decode(p: &[u8]) -> Option<(Decoded, ())> {
         let (seq, sent) = testhdr::parse(p)?;
-        let d = Decoded {
-            channel: None,
-            seq: Some((seq, 1)),
-            sent_ns: Some(sent),
-        };
-        Some((d, ()))
+        Some((Decoded::numbered(None, seq, 1, Some(sent)), ()))
     }
 }
 
@@ -121,11 +126,7 @@ impl Decoder for Deribit {
     // first message is schema 1; anything else is not this format.
     fn decode(p: &[u8]) -> Option<(Decoded, deribit::Frame)> {
         let f = sequenced::deribit_frame(p)?;
-        let d = Decoded {
-            channel: Some(f.channel as u32),
-            seq: Some((f.seq as u64, 1)),
-            sent_ns: None,
-        };
+        let d = Decoded::numbered(Some(f.channel as u32), f.seq as u64, 1, None);
         Some((d, f))
     }
 
@@ -145,11 +146,8 @@ impl Decoder for Starbase {
     type Header = starbase::Header;
     fn decode(p: &[u8]) -> Option<(Decoded, starbase::Header)> {
         let h = sequenced::starbase_header(p)?;
-        let d = Decoded {
-            channel: Some(h.channel as u32),
-            seq: Some((h.seq as u64, h.count as u64)),
-            sent_ns: (h.sending_ns > 0).then_some(h.sending_ns as u64),
-        };
+        let sent = (h.sending_ns > 0).then_some(h.sending_ns as u64);
+        let d = Decoded::numbered(Some(h.channel as u32), h.seq as u64, h.count as u64, sent);
         Some((d, h))
     }
 
