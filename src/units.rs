@@ -120,9 +120,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, UnitError> {
     let v: f64 = num
         .trim()
         .parse()
-        .map_err(|_| UnitError::NotADuration(s.into()))?;
+        .map_err(|_| UnitError::NotADuration(t.into()))?;
     if !(0.0..=1e7).contains(&v) {
-        return Err(UnitError::OutOfRange(s.into()));
+        return Err(UnitError::OutOfRange(t.into()));
     }
     Ok(Duration::from_secs_f64(v * scale))
 }
@@ -202,7 +202,14 @@ mod tests {
         assert_eq!(Span::secs(30).to_string(), "30s");
         assert_eq!(Span::millis(100).to_string(), "100ms");
         assert_eq!(Span::secs(0).to_string(), "0s");
-        assert!("soon".parse::<Span>().is_err());
+        assert_eq!(
+            parse_duration(" soon "),
+            Err(UnitError::NotADuration("soon".into()))
+        );
+        assert_eq!(
+            parse_duration("-1s"),
+            Err(UnitError::OutOfRange("-1s".into()))
+        );
     }
 
     #[test]

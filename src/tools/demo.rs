@@ -192,7 +192,8 @@ merge = "{merge}"
     lstop.store(true, Ordering::Relaxed);
     let heard = listener.await??;
     let health_code =
-        crate::obs::http::probe(&format!("http://{http}/healthz"), Duration::from_secs(1)).ok();
+        crate::net::http_client::probe(&format!("http://{http}/healthz"), Duration::from_secs(1))
+            .ok();
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         for i in ingresses {

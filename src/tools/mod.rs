@@ -11,27 +11,8 @@ use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, poll};
 
-/// `5`, `5s`, `250ms`, `2m` or `1.5` (seconds).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (s, 1.0)
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. 10s, 250ms, 2m)"))?;
-    if !(0.0..=1e7).contains(&v) {
-        return Err(format!("{s:?} is out of range"));
-    }
-    Ok(Duration::from_secs_f64(v * scale))
-}
+/// The tools read durations as the relays do.
+pub use crate::units::parse_duration;
 
 /// Wait until one of `fds` is ready for `events` or `timeout` passes.
 /// Returns which were ready.
@@ -98,10 +79,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert!(parse_duration("soon").is_err());
+    fn each_tool_reads_only_its_own_environment() {
+        use clap::{Args, Command};
+        // A relay's variable (MCAST_RELAY_IFACE) set for the service must
+        // never steer a tool run on the same host, nor one tool's another's.
+        for (tool, cmd) in [
+            ("DEMO", demo::DemoArgs::augment_args(Command::new("demo"))),
+            (
+                "DOCTOR",
+                doctor::DoctorArgs::augment_args(Command::new("doctor")),
+            ),
+            (
+                "LISTEN",
+                listen::ListenArgs::augment_args(Command::new("listen")),
+            ),
+            (
+                "PUBLISH",
+                publish::PublishArgs::augment_args(Command::new("publish")),
+            ),
+            (
+                "REPLAY",
+                replay::ReplayArgs::augment_args(Command::new("replay")),
+            ),
+        ] {
+            let prefix = format!("MCAST_RELAY_{tool}_");
+            for a in cmd.get_arguments() {
+                if let Some(env) = a.get_env() {
+                    let env = env.to_string_lossy();
+                    assert!(env.starts_with(&prefix), "{tool} --{}: {env}", a.get_id());
+                }
+            }
+        }
     }
 }

@@ -27,14 +27,15 @@ pub enum PublishFormat {
 #[derive(clap::Args, Debug, Clone)]
 #[command(
     after_help = "Examples:\n  mcast-relay publish --group 239.255.0.1:5001 --rate 20000 --duration 10s\n  \
-    mcast-relay publish --format deribit --channels 22 --group 239.255.111.1:6100 --group 239.255.111.2:6100 --rate 5000"
+    mcast-relay publish --format deribit --channels 22 --group 239.255.111.1:6100 --group 239.255.111.2:6100 --rate 5000\n\n\
+    Environment: MCAST_RELAY_PUBLISH_IFACE (--iface), read by publish alone; the relays' MCAST_RELAY_IFACE is not."
 )]
 pub struct PublishArgs {
     /// Group to send to, GROUP:PORT; repeat for several (sent round robin).
     #[arg(long = "group", required = true, value_name = "GROUP:PORT")]
     pub groups: Vec<GroupPort>,
     /// Interface to send from: a name or an IPv4 address. The loopback unless told otherwise.
-    #[arg(long, default_value = "127.0.0.1", env = "MCAST_RELAY_IFACE")]
+    #[arg(long, default_value = "127.0.0.1", env = "MCAST_RELAY_PUBLISH_IFACE")]
     pub iface: String,
     /// Datagrams per second; 0 sends as fast as the socket takes them.
     #[arg(long, default_value_t = 1000)]

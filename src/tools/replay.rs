@@ -17,13 +17,14 @@ use crate::net::mcast::{self, Iface};
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Example:\n  mcast-relay replay capture.pcapng --map 239.111.111.0/24=239.255.111.0/24 --speed 2"
+    after_help = "Example:\n  mcast-relay replay capture.pcapng --map 239.111.111.0/24=239.255.111.0/24 --speed 2\n\n\
+    Environment: MCAST_RELAY_REPLAY_IFACE (--iface), read by replay alone; the relays' MCAST_RELAY_IFACE is not."
 )]
 pub struct ReplayArgs {
     /// A pcap or pcapng file (Ethernet, Linux cooked or raw IP; IPv4 UDP).
     pub file: PathBuf,
     /// Interface to send from: a name or an IPv4 address. The loopback unless told otherwise.
-    #[arg(long, default_value = "127.0.0.1", env = "MCAST_RELAY_IFACE")]
+    #[arg(long, default_value = "127.0.0.1", env = "MCAST_RELAY_REPLAY_IFACE")]
     pub iface: String,
     /// Send to other groups, FROM=TO (group or CIDR, optionally :PORT); repeatable.
     #[arg(long = "map", value_name = "FROM=TO")]

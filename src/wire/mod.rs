@@ -13,5 +13,3 @@ pub mod kdf;
 mod proptests;
 pub mod record;
 pub mod session;
-#[cfg(test)]
-mod session_tests;

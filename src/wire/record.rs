@@ -153,7 +153,7 @@ impl Opener {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::frame::{Frame, check, decode, encode};
+    use crate::wire::frame::{Frame, check, decode, encode, kind_name};
 
     fn sealed(s: &mut Sealer, frames: &[Frame<'_>]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -200,7 +200,13 @@ mod tests {
             let mut bad = r0.clone();
             bad[i / 8] ^= 1 << (i % 8);
             let mut o = Opener::new(&[5; 32], false);
-            assert!(o.open(&mut bad).is_err(), "bit {i} flipped went unnoticed");
+            // The kind byte is checked first; every other bit is the tag's to catch.
+            let want = if i / 8 == 4 {
+                Err(RecordError::NotSealed(kind_name(bad[4])))
+            } else {
+                Err(RecordError::BadTag)
+            };
+            assert_eq!(o.open(&mut bad), want, "bit {i} flipped");
         }
         let mut o = Opener::new(&[5; 32], false);
         assert_eq!(

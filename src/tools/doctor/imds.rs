@@ -1,11 +1,10 @@
 //! The `ec2-nitro` check: ask the instance metadata service (IMDSv2, IMDSv1
 //! if the token is refused) for the instance type and tell Nitro from Xen.
 
-use std::time::Duration;
-
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::{Duration, Instant};
 
 use super::{Check, Host, fail, pass, warn};
+use crate::net::http_client::{HttpError, Method, Response, Url, request};
 
 /// Instance families that run on Xen, not Nitro (AWS: "Instances built on the
 /// AWS Nitro System"; bare metal `*.metal` sizes are Nitro).
@@ -30,17 +29,31 @@ pub(super) async fn nitro(host: &Host<'_>, imds: &str, limit: Duration) -> Check
         _ => "no DMI vendor".into(),
     };
     let fix_type = "run the egress (and senders in AWS) on a Nitro instance type, e.g. c6in, c7i, m6i, c5n: non-Nitro instances cannot send multicast through a Transit Gateway".to_string();
-    match tokio::time::timeout(limit, instance_type(imds)).await {
-        Ok(Ok(t)) if is_nitro(&t) => pass(id, format!("EC2 instance {t}: Nitro ({hint})")),
-        Ok(Ok(t)) => fail(
+    // The client is blocking and bounded by the deadline; the timeout here
+    // is only a backstop (a host name that takes long to resolve).
+    let deadline = Instant::now() + limit;
+    let url = imds.to_string();
+    let asked = tokio::task::spawn_blocking(move || instance_type(&url, deadline));
+    let answer = match tokio::time::timeout(limit, asked).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(lost)) => Err(ImdsError::Lost(lost)),
+        Err(_) => Err(ImdsError::Http(HttpError::Timeout {
+            host: imds.to_string(),
+        })),
+    };
+    match answer {
+        Ok(t) if is_nitro(&t) => pass(id, format!("EC2 instance {t}: Nitro ({hint})")),
+        Ok(t) => fail(
             id,
             format!("EC2 instance {t} runs on Xen, not Nitro"),
             fix_type,
         ),
-        res => {
-            let why = match res {
-                Ok(Err(e)) => e,
-                _ => format!("no answer within {} ms", limit.as_millis()),
+        Err(e) => {
+            let why = match e {
+                ImdsError::Http(HttpError::Timeout { .. }) => {
+                    format!("no answer within {} ms", limit.as_millis())
+                }
+                e => e.to_string(),
             };
             let aws = vendor.as_deref() == Some("Amazon EC2");
             if aws {
@@ -64,97 +77,41 @@ pub(super) async fn nitro(host: &Host<'_>, imds: &str, limit: Duration) -> Check
     }
 }
 
+/// Why the metadata service gave no instance type.
+#[derive(Debug, thiserror::Error)]
+enum ImdsError {
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error("HTTP {0} for the instance type")]
+    Status(u16),
+    #[error("the request was lost: {0}")]
+    Lost(tokio::task::JoinError),
+}
+
 /// IMDSv2: a token by PUT, then the instance type with it; IMDSv1 (no token)
-/// if the PUT is refused.
-async fn instance_type(base: &str) -> Result<String, String> {
-    let (hostport, _) = split_url(base)?;
-    let token = match http(
-        &hostport,
-        "PUT",
-        "/latest/api/token",
+/// if the PUT is refused. Both before `deadline`.
+fn instance_type(base: &str, deadline: Instant) -> Result<String, ImdsError> {
+    let base: Url = base.parse()?;
+    let token = request(
+        Method::Put,
+        &base.with_path("/latest/api/token"),
         &[("X-aws-ec2-metadata-token-ttl-seconds", "60")],
-    )
-    .await?
-    {
-        (200, t) => Some(t),
-        _ => None,
-    };
+        deadline,
+    )?;
+    let token = (token.status == 200).then_some(token.body);
     let headers: Vec<(&str, &str)> = token
         .as_deref()
         .map(|t| vec![("X-aws-ec2-metadata-token", t.trim())])
         .unwrap_or_default();
-    match http(
-        &hostport,
-        "GET",
-        "/latest/meta-data/instance-type",
+    match request(
+        Method::Get,
+        &base.with_path("/latest/meta-data/instance-type"),
         &headers,
-    )
-    .await?
-    {
-        (200, t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
-        (code, _) => Err(format!("HTTP {code} for the instance type")),
+        deadline,
+    )? {
+        Response { status: 200, body } if !body.trim().is_empty() => Ok(body.trim().to_string()),
+        Response { status, .. } => Err(ImdsError::Status(status)),
     }
-}
-
-fn split_url(url: &str) -> Result<(String, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("--imds-url {url:?}: give http://HOST[:PORT]"))?;
-    let (hp, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let hp = if hp.contains(':') {
-        hp.to_string()
-    } else {
-        format!("{hp}:80")
-    };
-    Ok((hp, path.to_string()))
-}
-
-/// A minimal HTTP/1.1 request with `Connection: close`; returns the status and body.
-async fn http(
-    hostport: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> Result<(u16, String), String> {
-    let mut s = tokio::net::TcpStream::connect(hostport)
-        .await
-        .map_err(|e| format!("{hostport}: {e}"))?;
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if method == "PUT" {
-        req.push_str("Content-Length: 0\r\n");
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes())
-        .await
-        .map_err(|e| format!("{hostport}: {e}"))?;
-    let mut buf = Vec::new();
-    s.take(64 * 1024)
-        .read_to_end(&mut buf)
-        .await
-        .map_err(|e| format!("{hostport}: {e}"))?;
-    let text = String::from_utf8_lossy(&buf);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("{hostport}: not an HTTP response"))?;
-    let len = head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case("content-length")
-            .then(|| v.trim().parse::<usize>().ok())?
-    });
-    let body = match len {
-        Some(n) if n <= body.len() => &body[..n],
-        _ => body,
-    };
-    Ok((code, body.to_string()))
 }
 
 #[cfg(test)]
