@@ -544,16 +544,7 @@ fn busy_poll_takes_effect_on_the_running_sockets_by_every_route() {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
     };
-    let flags = [
-        "--feed",
-        "t",
-        "--iface",
-        "lo",
-        "--group",
-        "239.1.1.1:6100",
-        "--dest",
-        "127.0.0.1:1",
-    ];
+    let flags = FLAG_FEED;
     for route in ["file", "env", "flag"] {
         let mut cmd = Command::new(BIN);
         base(&mut cmd);
@@ -586,8 +577,14 @@ fn the_configuration_reference_is_the_schemas() {
     let root = mcast_relay::cli::Cli::command();
     for role in ["ingress", "egress", "run"] {
         for arg in root.find_subcommand(role).unwrap().get_arguments() {
-            if let Some(l) = arg.get_long().filter(|l| !["help", "print-config"].contains(l)) {
-                assert!(doc.contains(&format!("`--{l}`")), "--{l} of {role} is missing");
+            if let Some(l) = arg
+                .get_long()
+                .filter(|l| !["help", "print-config"].contains(l))
+            {
+                assert!(
+                    doc.contains(&format!("`--{l}`")),
+                    "--{l} of {role} is missing"
+                );
             }
         }
     }

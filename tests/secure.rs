@@ -412,8 +412,7 @@ fn keys_rotate_with_the_feed_running_and_nothing_lost() {
             .parse()
             .unwrap()
     };
-    let got: serde_json::Value =
-        summary(listener);
+    let got: serde_json::Value = summary(listener);
     // The old key no longer opens the feed.
     let old = key_file(dir.path(), "old.key", &[&a]);
     let dest = format!("127.0.0.1:{}", p.tcp);

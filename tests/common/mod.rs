@@ -183,6 +183,19 @@ pub fn summary(mut p: Proc) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("listen printed no JSON ({e}): {out}: {}", p.logged()))
 }
 
+/// A feed given by flags alone, complete but for its key, sending nowhere
+/// that answers (port 1 on the loopback).
+pub const FLAG_FEED: [&str; 8] = [
+    "--feed",
+    "t",
+    "--iface",
+    "lo",
+    "--group",
+    "239.1.1.1:6100",
+    "--dest",
+    "127.0.0.1:1",
+];
+
 /// Skip a test whose prerequisite is missing, saying why. Under CI
 /// (`MCAST_RELAY_CI` set by .ci/run) a missing prerequisite fails instead.
 pub fn skip(why: &str) {
