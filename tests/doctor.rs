@@ -198,7 +198,7 @@ fn run_doctor(host: &FakeHost, imds: &str, args: &[&str]) -> std::process::Outpu
             "--sys-root",
             &host.root("sys"),
         ])
-        .env_remove("MCAST_RELAY_IFACE")
+        .env_remove("MCAST_RELAY_DOCTOR_IFACE")
         .output()
         .unwrap()
 }

@@ -4,7 +4,7 @@
 //! `--proc-root`/`--sys-root`, so tests use a fake tree) and the instance
 //! metadata service; nothing is ever changed. Each prints pass, warn or fail
 //! and, for warn and fail, the fix; a check that does not apply to the host's
-//! `--role` prints skip and why. The exit code is non-zero when one failed.
+//! `--role` prints skip and why. The exit code is 4 when one failed.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -220,7 +220,7 @@ pub async fn run(a: DoctorArgs) -> anyhow::Result<bool> {
             } else {
                 String::new()
             },
-            if f > 0 { " (exit code 1)" } else { "" }
+            if f > 0 { " (exit code 4)" } else { "" }
         );
     }
     Ok(f == 0)

@@ -1,0 +1,43 @@
+//! The documents name files that exist: ARCHITECTURE.md maps concept to
+//! file, and a file that moved must move there too.
+
+use std::path::Path;
+
+#[test]
+fn every_source_path_the_documents_name_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut docs = vec![root.join("README.md")];
+    for e in std::fs::read_dir(root.join("docs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") {
+            docs.push(p);
+        }
+    }
+    let mut missing = Vec::new();
+    let mut named = 0;
+    for d in &docs {
+        let text = std::fs::read_to_string(d).unwrap();
+        for (i, _) in text.match_indices("src/") {
+            let rest = &text[i..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || "/_.-".contains(c)))
+                .unwrap_or(rest.len());
+            let path = rest[..end].trim_end_matches('.');
+            if !(path.ends_with(".rs") || path.ends_with('/')) {
+                continue;
+            }
+            named += 1;
+            if !root.join(path).exists() {
+                missing.push(format!(
+                    "{}: {path}",
+                    d.file_name().unwrap().to_string_lossy()
+                ));
+            }
+        }
+    }
+    assert!(
+        named > 50,
+        "only {named} paths found: is the pattern right?"
+    );
+    assert!(missing.is_empty(), "named but absent: {missing:#?}");
+}
