@@ -26,6 +26,7 @@ mod common;
 mod harness;
 
 mod s10_dc_host_killed;
+mod s11_dc_link_cut;
 mod s1_happy_path;
 mod s2_igmp;
 mod s3_egress_restart;
