@@ -138,8 +138,8 @@ fn s11_one_dc_hosts_link_cut_for_five_seconds() {
         "Tokyo did not notice"
     );
     assert!(
-        worst.0 < 0.5 && worst.1 < 5.0,
-        "no second of the merged stream is slower than the better path alone by more than 0.5 ms at p50, 5 ms at p99: {worst:?}"
+        worst.0 < 0.5 && worst.1 < 10.0,
+        "no second of the merged stream is slower than the better path alone by more than 0.5 ms at p50, 10 ms at p99 (a merge that waited for the cut path would show its --merge-wait, 100 ms): {worst:?}"
     );
     assert_eq!(lab.m("ldn", &eg("gaps_total")), 0.0);
 }
