@@ -526,11 +526,12 @@ pub const HOSTS: [Host; 2] = [
 /// The two-host layout (`Lab::two_hosts`): an egress in each region merging
 /// both senders (`--merge testhdr`), an ingress on each datacenter host
 /// sending to both regions over its own links, cust-a and cust-t joined.
-/// With `alone`, each path also runs on its own: on each egress host an
-/// unmerged egress per datacenter host, fed by that host only and emitting G1
-/// to the host's own group (`Host::alone_g1`), which the customers join too;
-/// so every datagram's latency through the merge and through each path alone
-/// is measured at the same time, under the same load.
+/// In the regions named in `alone` ("ldn", "tyo"), each path also runs on its
+/// own: on that egress host an unmerged egress per datacenter host, fed by
+/// that host only and emitting G1 to the host's own group (`Host::alone_g1`),
+/// which the region's customer joins too; so every datagram's latency through
+/// the merge and through each path alone is measured at the same time, under
+/// the same load.
 pub struct TwoHosts {
     // The egresses are held, not read: dropping them stops the processes.
     #[allow(dead_code)]
@@ -548,19 +549,17 @@ pub struct TwoHosts {
 impl Lab {
     /// Start [`TwoHosts`] carrying `groups` and wait until every link is up and
     /// both customers are members of every group they receive.
-    pub fn two_hosts(&self, groups: &[&str], alone: bool) -> TwoHosts {
+    pub fn two_hosts(&self, groups: &[&str], alone: &[&str]) -> TwoHosts {
         assert!(self.two_dc, "two_hosts needs Lab::up_two_dc");
         let merge = ["--merge", "testhdr"];
         let el = self.egress_on("ldn", "egress-ldn", PORT, HTTP, &merge);
         let et = self.egress_on("tyo", "egress-tyo", PORT, HTTP, &merge);
         let mut alone_eg = Vec::new();
-        if alone {
-            for h in &HOSTS {
-                for side in ["ldn", "tyo"] {
-                    let name = format!("alone-{}-{side}", h.sender);
-                    let map = ["--map", h.alone_map];
-                    alone_eg.push(self.egress_on(side, &name, h.alone_port, h.alone_http, &map));
-                }
+        for h in &HOSTS {
+            for &side in alone {
+                let name = format!("alone-{}-{side}", h.sender);
+                let map = ["--map", h.alone_map];
+                alone_eg.push(self.egress_on(side, &name, h.alone_port, h.alone_http, &map));
             }
         }
         let ing = HOSTS
@@ -568,29 +567,30 @@ impl Lab {
             .map(|h| self.host_ingress(h, groups, alone))
             .collect();
         self.wait_senders(&["ldn", "tyo"], 2);
-        if alone {
-            for h in &HOSTS {
-                for side in ["ldn", "tyo"] {
-                    assert!(
-                        eventually(Duration::from_secs(15), || self.m_at(
-                            side,
-                            h.alone_http,
-                            &eg("connected_peers")
-                        ) == 1.0),
-                        "{} did not connect to its path-alone egress in {side}",
-                        h.sender
-                    );
-                }
+        for h in &HOSTS {
+            for &side in alone {
+                assert!(
+                    eventually(Duration::from_secs(15), || self.m_at(
+                        side,
+                        h.alone_http,
+                        &eg("connected_peers")
+                    ) == 1.0),
+                    "{} did not connect to its path-alone egress in {side}",
+                    h.sender
+                );
             }
         }
-        let mut joined: Vec<&str> = groups.to_vec();
-        if alone {
-            joined.extend(HOSTS.iter().map(|h| h.alone_g1));
-        }
-        let ra = Receiver::start(self, "ca", CA, &joined);
-        let rt = Receiver::start(self, "ct", CT, &joined);
-        self.wait_member("vl", "p-a", &joined);
-        self.wait_member("vt", "p-t", &joined);
+        let joined = |side: &str| {
+            let mut j: Vec<&str> = groups.to_vec();
+            if alone.contains(&side) {
+                j.extend(HOSTS.iter().map(|h| h.alone_g1));
+            }
+            j
+        };
+        let ra = Receiver::start(self, "ca", CA, &joined("ldn"));
+        let rt = Receiver::start(self, "ct", CT, &joined("tyo"));
+        self.wait_member("vl", "p-a", &joined("ldn"));
+        self.wait_member("vt", "p-t", &joined("tyo"));
         TwoHosts {
             el,
             et,
@@ -602,9 +602,9 @@ impl Lab {
     }
 
     /// The ingress on datacenter host `h`: joined to `groups` on its feed0,
-    /// sending as `h.sender` to both regions over its own links (and with
-    /// `alone` to its path-alone egresses too).
-    pub fn host_ingress(&self, h: &Host, groups: &[&str], alone: bool) -> Bg {
+    /// sending as `h.sender` to both regions over its own links (and to its
+    /// path-alone egresses in the regions named in `alone`).
+    pub fn host_ingress(&self, h: &Host, groups: &[&str], alone: &[&str]) -> Bg {
         let mut args = strings(&[
             "ingress",
             "--feed",
@@ -623,9 +623,9 @@ impl Lab {
         for g in groups {
             args.extend(strings(&["--group", g]));
         }
-        for d in h.dests {
+        for (d, side) in h.dests.iter().zip(["ldn", "tyo"]) {
             args.extend(strings(&["--dest", &format!("{d}:{PORT}")]));
-            if alone {
+            if alone.contains(&side) {
                 args.extend(strings(&["--dest", &format!("{d}:{}", h.alone_port)]));
             }
         }
@@ -688,6 +688,20 @@ impl Lab {
             })
             .collect::<Vec<_>>()
             .join("; ")
+    }
+}
+
+/// How much slower than a reference the merged stream may be, at p50 and at
+/// p99 (ms), and still count as no slower: tight in the release build; in the
+/// debug build (plain `cargo test`, as CI runs it) on 2 shared cores the
+/// relays' CPU is most of the latency, and the merging egress, which takes
+/// every copy from both senders, runs out of it first. Both still catch a
+/// merge that waits (its --merge-wait is 100 ms).
+pub fn slack_ms() -> (f64, f64) {
+    if cfg!(debug_assertions) {
+        (50.0, 50.0)
+    } else {
+        (0.5, 10.0)
     }
 }
 

@@ -14,7 +14,7 @@ fn s10_one_dc_host_killed() {
     let Some(lab) = Lab::up_two_dc("s10") else {
         return;
     };
-    let mut r = lab.two_hosts(&[G1], false);
+    let mut r = lab.two_hosts(&[G1], &[]);
     let rate = 2000;
     let sender = Sender::start(&lab, &[G1], rate, Duration::from_secs(14), Size::Mixed);
     std::thread::sleep(Duration::from_secs(4));
@@ -36,7 +36,7 @@ fn s10_one_dc_host_killed() {
     }
     // dc started again: it rejoins the merge.
     let t_restart = now_ns();
-    r.ing[0] = lab.host_ingress(&HOSTS[0], &[G1], false);
+    r.ing[0] = lab.host_ingress(&HOSTS[0], &[G1], &[]);
     lab.wait_senders(&["ldn", "tyo"], 2);
     let back = now_ns() - t_restart;
     let sent = sender.finish();

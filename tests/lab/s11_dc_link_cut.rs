@@ -17,7 +17,7 @@ fn s11_one_dc_hosts_link_cut_for_five_seconds() {
     let Some(lab) = Lab::up_two_dc("s11") else {
         return;
     };
-    let r = lab.two_hosts(&[G1], true);
+    let r = lab.two_hosts(&[G1], &["ldn"]);
     let rate = 2000;
     let sender = Sender::start(&lab, &[G1], rate, Duration::from_secs(16), Size::Fixed(200));
     std::thread::sleep(Duration::from_secs(4));
@@ -116,8 +116,10 @@ fn s11_one_dc_hosts_link_cut_for_five_seconds() {
         b_before.p50 - before.p50
     );
     eprintln!(
-        "  merged minus the better path alone, worst second: p50 {:+.2} ms, p99 {:+.2} ms",
-        worst.0, worst.1
+        "  merged minus the better path alone, worst second: p50 {:+.2} ms, p99 {:+.2} ms (allowed at p50: {} ms, this build)",
+        worst.0,
+        worst.1,
+        slack_ms().0
     );
     eprintln!(
         "  ldn egress: {}; merged-stream gaps {}",
@@ -137,19 +139,20 @@ fn s11_one_dc_hosts_link_cut_for_five_seconds() {
         (0, 0, 0),
         "Tokyo did not notice"
     );
+    let (p50_slack, p99_slack) = slack_ms();
     assert!(
-        worst.0 < 0.5,
-        "no second of the merged stream is slower at p50 than the better path alone by more than 0.5 ms: {worst:?}"
+        worst.0 < p50_slack,
+        "no second of the merged stream is slower at p50 than the better path alone by more than {p50_slack} ms: {worst:?}"
     );
     assert!(
-        during.p50 - before.p50 <= b_before.p50 - before.p50 + 0.5,
+        during.p50 - before.p50 <= b_before.p50 - before.p50 + p50_slack,
         "the merged p50 stepped by no more than the other path is slower ({:+.2} against {:+.2} ms)",
         during.p50 - before.p50,
         b_before.p50 - before.p50
     );
     let b_cut = Lat::of(&alone[1], t_cut, t_restore);
     assert!(
-        during.p99 <= b_cut.p99 + (10.0f64).max(b_cut.p99 * 0.25),
+        during.p99 <= b_cut.p99 + p99_slack.max(b_cut.p99 * 0.25),
         "during the cut the merged p99 ({:.2} ms) is dc-b's path's alone ({:.2} ms): a merge that waited for the cut path would show its --merge-wait, 100 ms",
         during.p99,
         b_cut.p99

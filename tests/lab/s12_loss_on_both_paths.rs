@@ -15,7 +15,7 @@ fn s12_loss_and_reordering_on_every_link_of_both_hosts() {
     let Some(lab) = Lab::up_two_dc("s12") else {
         return;
     };
-    let r = lab.two_hosts(&[G1, G2], false);
+    let r = lab.two_hosts(&[G1, G2], &[]);
     let links: Vec<&str> = HOSTS.iter().flat_map(|h| h.links).collect();
     let rate = 2000;
     let t0 = now_ns();
