@@ -4,7 +4,7 @@
 
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 P=${LAB_PREFIX:-mcl}
-if [ $# -gt 0 ] && [[ $1 != -* ]] && [[ $1 != *=* ]] && [ "$1" != ldn ] && [ "$1" != tyo ]; then
+if [ $# -gt 0 ] && [[ $1 != -* ]] && [[ $1 != *=* ]] && ! [[ $1 =~ ^(ldn|tyo)2?$ ]]; then
     P=$1
     shift
 fi
@@ -31,6 +31,15 @@ NS_CB=$P-cb
 NS_CT=$P-ct
 NS_X=$P-x
 ALL_NS=("$NS_DC" "$NS_WL" "$NS_WT" "$NS_LDN" "$NS_TYO" "$NS_VL" "$NS_VT" "$NS_CA" "$NS_CB" "$NS_CT" "$NS_X")
+# With two datacenter hosts (lab/up --two-dc, or LAB_TWO_DC=1): the exchange
+# LAN both hosts join (a bridge; the publisher sits on it), the second host,
+# and its own two WAN links.
+NS_EX=$P-ex
+NS_DC2=$P-dc2
+NS_WL2=$P-wl2
+NS_WT2=$P-wt2
+TWO_DC_NS=("$NS_EX" "$NS_DC2" "$NS_WL2" "$NS_WT2")
+TWO_DC=${LAB_TWO_DC:-0}
 
 # Addresses (all private, all inside the namespaces).
 DC_FEED=10.200.0.1       # dc feed0: the exchange LAN the publisher sends on
@@ -42,6 +51,17 @@ DC_WT=10.200.2.1         # dc wt0   <-> 10.200.2.2 wt d0   (/30)
 WT_DC=10.200.2.2
 WT_TYO=10.200.2.5        # wt l0    <-> 10.200.2.6 tyo wan0 (/30)
 TYO_WAN=10.200.2.6
+# Two datacenter hosts only:
+EX_PUB=10.200.0.100      # ex br0: the exchange LAN's publisher (10.200.0.0/24)
+DC2_FEED=10.200.0.2      # dc2 feed0 on the exchange LAN (dc keeps 10.200.0.1)
+DC2_WL=10.200.3.1        # dc2 wl0  <-> 10.200.3.2 wl2 d0   (/30)
+WL2_DC=10.200.3.2
+WL2_LDN=10.200.3.5       # wl2 l0   <-> 10.200.3.6 ldn wan1 (/30)
+LDN_WAN2=10.200.3.6
+DC2_WT=10.200.4.1        # dc2 wt0  <-> 10.200.4.2 wt2 d0   (/30)
+WT2_DC=10.200.4.2
+WT2_TYO=10.200.4.5       # wt2 l0   <-> 10.200.4.6 tyo wan1 (/30)
+TYO_WAN2=10.200.4.6
 LDN_VPC=10.201.1.1       # London VPC 10.201.1.0/24: egress vpc0
 CA_ADDR=10.201.1.11
 CB_ADDR=10.201.1.12
@@ -54,6 +74,9 @@ CT_ADDR=10.202.1.11
 # backbone, so 115 ms each way.
 LDN_DELAY_MS=${LAB_LDN_DELAY_MS:-1}
 TYO_DELAY_MS=${LAB_TYO_DELAY_MS:-115}
+# dc2's links: a little longer, so the two paths can be told apart.
+LDN2_DELAY_MS=${LAB_LDN2_DELAY_MS:-2}
+TYO2_DELAY_MS=${LAB_TYO2_DELAY_MS:-117}
 
 # The VPC bridges' IGMP querier: a general query every 120 s, as the Transit
 # Gateway sends (in centiseconds; the IGMP scenario shortens it to see a refresh).
@@ -82,5 +105,5 @@ lab_bin() {
 
 lab_namespaces() {
     # Every namespace of this prefix, including ones a failed run left behind.
-    ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${P}-(dc|wl|wt|ldn|tyo|vl|vt|ca|cb|ct|x)\$" || true
+    ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^${P}-(dc|wl|wt|ldn|tyo|vl|vt|ca|cb|ct|x|ex|dc2|wl2|wt2)\$" || true
 }

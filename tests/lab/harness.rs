@@ -1,7 +1,8 @@
 //! What every scenario uses: the lab itself (`Lab`: `lab/up` under a prefix of
 //! its own, torn down when dropped), processes in its namespaces (`Bg`), our
 //! own sender and receivers that know every byte (`Sender`, `Receiver`,
-//! `Tally`), metrics and pcap readers.
+//! `Tally`), metrics and pcap readers; and for the two-host scenarios (s10-s13,
+//! `lab/up --two-dc`) the two ingresses and the merging egresses (`TwoHosts`).
 
 use std::collections::HashSet;
 use std::fs;
@@ -31,6 +32,11 @@ pub const LDN_VPC: Ipv4Addr = Ipv4Addr::new(10, 201, 1, 1);
 pub const CA: Ipv4Addr = Ipv4Addr::new(10, 201, 1, 11);
 pub const CB: Ipv4Addr = Ipv4Addr::new(10, 201, 1, 12);
 pub const CT: Ipv4Addr = Ipv4Addr::new(10, 202, 1, 11);
+/// Two datacenter hosts (`lab/up --two-dc`): the publisher on the exchange
+/// LAN, and dc2's ends of its own links at the egress hosts.
+pub const EX_PUB: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 100);
+pub const LDN_WAN2: &str = "10.200.3.6";
+pub const TYO_WAN2: &str = "10.200.4.6";
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -140,6 +146,9 @@ pub struct Lab {
     /// Set when the scenario ends; until then a watchdog tears the lab down
     /// after [`WATCHDOG`], so a hung scenario fails instead of blocking the suite.
     done: Arc<AtomicBool>,
+    /// Built with two datacenter hosts (`lab/up --two-dc`): the publisher is on
+    /// the exchange LAN in `ex`, not in `dc`.
+    pub two_dc: bool,
     _serial: MutexGuard<'static, ()>,
 }
 
@@ -195,6 +204,7 @@ impl Lab {
             p,
             started: t,
             done,
+            two_dc: env.iter().any(|&(k, v)| k == "LAB_TWO_DC" && v == "1"),
             _serial: serial,
         };
         assert!(
@@ -205,6 +215,11 @@ impl Lab {
         );
         eprintln!("lab {} up in {:.1} s", lab.p, t.elapsed().as_secs_f64());
         Some(lab)
+    }
+
+    /// The lab with two datacenter hosts (`lab/up --two-dc`).
+    pub fn up_two_dc(tag: &str) -> Option<Lab> {
+        Lab::up(tag, &[], &[("LAB_TWO_DC", "1")])
     }
 
     pub fn ns(&self, short: &str) -> String {
@@ -244,10 +259,15 @@ impl Lab {
     }
 
     pub fn egress(&self, side: &str) -> Bg {
-        let args = strings(&[
+        self.egress_on(side, &format!("egress-{side}"), PORT, HTTP, &[])
+    }
+
+    /// An egress in `side` taking feed prod on TCP `port`, serving HTTP on `http`.
+    pub fn egress_on(&self, side: &str, name: &str, port: u16, http: u16, extra: &[&str]) -> Bg {
+        let mut args = strings(&[
             "egress",
             "--listen",
-            &format!("prod=0.0.0.0:{PORT}"),
+            &format!("prod=0.0.0.0:{port}"),
             "--iface",
             "vpc0",
             "--allow",
@@ -255,11 +275,12 @@ impl Lab {
             "--key-file",
             &format!("prod={}", self.key()),
             "--http",
-            &format!("0.0.0.0:{HTTP}"),
+            &format!("0.0.0.0:{http}"),
             "--emf-interval",
             "0",
         ]);
-        self.spawn(side, &format!("egress-{side}"), &args)
+        args.extend(strings(extra));
+        self.spawn(side, name, &args)
     }
 
     /// The ingress in dc, joined to `groups` on feed0, sending to `dests` (ldn, tyo).
@@ -309,8 +330,13 @@ impl Lab {
 
     /// GET a path from the relay's HTTP port inside namespace `short`.
     pub fn http(&self, short: &str, path: &str) -> Option<String> {
+        self.http_at(short, HTTP, path)
+    }
+
+    /// GET a path from HTTP port `port` inside namespace `short`.
+    pub fn http_at(&self, short: &str, port: u16, path: &str) -> Option<String> {
         in_ns(&self.ns(short), || {
-            let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, HTTP).into();
+            let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port).into();
             let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
             s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
             write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
@@ -450,6 +476,307 @@ impl Lab {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Two datacenter hosts (`lab/up --two-dc`; scenarios 10-13): both hosts see the
+// exchange's multicast, each sends the feed over its own links, and the
+// egresses merge the two senders by the test header's sequence numbers.
+
+/// One datacenter host of the two-host lab.
+pub struct Host {
+    /// Its namespace (short name).
+    pub ns: &'static str,
+    /// The name its ingress gives the egresses (`--sender`).
+    pub sender: &'static str,
+    /// Its own links to London and to Tokyo (`lab/link` names).
+    pub links: [&'static str; 2],
+    /// The far ends of those links: the egress hosts' addresses on them.
+    pub dests: [&'static str; 2],
+    /// Its path alone (`TwoHosts` with `alone`): the TCP and HTTP ports of the
+    /// unmerged egress it feeds on each egress host, the --map that egress
+    /// applies, and the group G1 comes out on.
+    pub alone_port: u16,
+    pub alone_http: u16,
+    pub alone_map: &'static str,
+    pub alone_g1: &'static str,
+}
+
+pub const HOSTS: [Host; 2] = [
+    Host {
+        ns: "dc",
+        sender: "dc-a",
+        links: ["ldn", "tyo"],
+        dests: [LDN_WAN, TYO_WAN],
+        alone_port: 6668,
+        alone_http: 9181,
+        alone_map: "239.201.0.0/24=239.201.10.0/24",
+        alone_g1: "239.201.10.1:6100",
+    },
+    Host {
+        ns: "dc2",
+        sender: "dc-b",
+        links: ["ldn2", "tyo2"],
+        dests: [LDN_WAN2, TYO_WAN2],
+        alone_port: 6669,
+        alone_http: 9182,
+        alone_map: "239.201.0.0/24=239.201.20.0/24",
+        alone_g1: "239.201.20.1:6100",
+    },
+];
+
+/// The two-host layout (`Lab::two_hosts`): an egress in each region merging
+/// both senders (`--merge testhdr`), an ingress on each datacenter host
+/// sending to both regions over its own links, cust-a and cust-t joined.
+/// In the regions named in `alone` ("ldn", "tyo"), each path also runs on its
+/// own: on that egress host an unmerged egress per datacenter host, fed by
+/// that host only and emitting G1 to the host's own group (`Host::alone_g1`),
+/// which the region's customer joins too; so every datagram's latency through
+/// the merge and through each path alone is measured at the same time, under
+/// the same load.
+pub struct TwoHosts {
+    // The egresses are held, not read: dropping them stops the processes.
+    #[allow(dead_code)]
+    pub el: Bg,
+    #[allow(dead_code)]
+    pub et: Bg,
+    /// The ingresses of `HOSTS[0]` (dc, dc-a) and `HOSTS[1]` (dc2, dc-b).
+    pub ing: Vec<Bg>,
+    pub ra: Receiver,
+    pub rt: Receiver,
+    #[allow(dead_code)]
+    pub alone: Vec<Bg>,
+}
+
+impl Lab {
+    /// Start [`TwoHosts`] carrying `groups` and wait until every link is up and
+    /// both customers are members of every group they receive.
+    pub fn two_hosts(&self, groups: &[&str], alone: &[&str]) -> TwoHosts {
+        assert!(self.two_dc, "two_hosts needs Lab::up_two_dc");
+        let merge = ["--merge", "testhdr"];
+        let el = self.egress_on("ldn", "egress-ldn", PORT, HTTP, &merge);
+        let et = self.egress_on("tyo", "egress-tyo", PORT, HTTP, &merge);
+        let mut alone_eg = Vec::new();
+        for h in &HOSTS {
+            for &side in alone {
+                let name = format!("alone-{}-{side}", h.sender);
+                let map = ["--map", h.alone_map];
+                alone_eg.push(self.egress_on(side, &name, h.alone_port, h.alone_http, &map));
+            }
+        }
+        let ing = HOSTS
+            .iter()
+            .map(|h| self.host_ingress(h, groups, alone))
+            .collect();
+        self.wait_senders(&["ldn", "tyo"], 2);
+        for h in &HOSTS {
+            for &side in alone {
+                assert!(
+                    eventually(Duration::from_secs(15), || self.m_at(
+                        side,
+                        h.alone_http,
+                        &eg("connected_peers")
+                    ) == 1.0),
+                    "{} did not connect to its path-alone egress in {side}",
+                    h.sender
+                );
+            }
+        }
+        let joined = |side: &str| {
+            let mut j: Vec<&str> = groups.to_vec();
+            if alone.contains(&side) {
+                j.extend(HOSTS.iter().map(|h| h.alone_g1));
+            }
+            j
+        };
+        let ra = Receiver::start(self, "ca", CA, &joined("ldn"));
+        let rt = Receiver::start(self, "ct", CT, &joined("tyo"));
+        self.wait_member("vl", "p-a", &joined("ldn"));
+        self.wait_member("vt", "p-t", &joined("tyo"));
+        TwoHosts {
+            el,
+            et,
+            ing,
+            ra,
+            rt,
+            alone: alone_eg,
+        }
+    }
+
+    /// The ingress on datacenter host `h`: joined to `groups` on its feed0,
+    /// sending as `h.sender` to both regions over its own links (and to its
+    /// path-alone egresses in the regions named in `alone`).
+    pub fn host_ingress(&self, h: &Host, groups: &[&str], alone: &[&str]) -> Bg {
+        let mut args = strings(&[
+            "ingress",
+            "--feed",
+            "prod",
+            "--iface",
+            "feed0",
+            "--sender",
+            h.sender,
+            "--key-file",
+            &self.key(),
+            "--http",
+            &format!("127.0.0.1:{HTTP}"),
+            "--emf-interval",
+            "0",
+        ]);
+        for g in groups {
+            args.extend(strings(&["--group", g]));
+        }
+        for (d, side) in h.dests.iter().zip(["ldn", "tyo"]) {
+            args.extend(strings(&["--dest", &format!("{d}:{PORT}")]));
+            if alone.contains(&side) {
+                args.extend(strings(&["--dest", &format!("{d}:{}", h.alone_port)]));
+            }
+        }
+        self.spawn(h.ns, &format!("ingress-{}", h.sender), &args)
+    }
+
+    /// Wait until the (merging) egress in each of `sides` has `n` senders connected.
+    pub fn wait_senders(&self, sides: &[&str], n: u32) {
+        for s in sides {
+            assert!(
+                eventually(Duration::from_secs(15), || self
+                    .m(s, &eg("connected_peers"))
+                    == n as f64),
+                "{n} senders did not connect to {s}:\n{}",
+                self.metrics(s).unwrap_or_default()
+            );
+        }
+    }
+
+    /// A metric from the relay serving HTTP on `port` in `short`; 0 when absent.
+    pub fn m_at(&self, short: &str, port: u16, line: &str) -> f64 {
+        self.http_at(short, port, "/metrics")
+            .and_then(|t| metric_in(&t, line))
+            .unwrap_or(0.0)
+    }
+
+    /// A per-sender counter of the merging egress in `side`
+    /// (`mcast_relay_sender_{name}_total{feed="prod",sender=...}`).
+    pub fn sender_m(&self, side: &str, name: &str, sender: &str) -> f64 {
+        self.m(
+            side,
+            &format!(r#"mcast_relay_sender_{name}_total{{feed="prod",sender="{sender}"}}"#),
+        )
+    }
+
+    /// The merging egress's per-sender counters in `side`, one line.
+    pub fn senders_line(&self, side: &str) -> String {
+        let text = self.metrics(side).unwrap_or_default();
+        let get = |name: &str, s: &str| {
+            metric_in(
+                &text,
+                &format!(r#"mcast_relay_sender_{name}{{feed="prod",sender="{s}"}}"#),
+            )
+            .unwrap_or(0.0)
+        };
+        HOSTS
+            .iter()
+            .map(|h| {
+                let s = h.sender;
+                format!(
+                    "{s}: delivered {} first {} late {} gaps {} filled {} restart gaps {} lag {:.2} ms",
+                    get("datagrams_total", s),
+                    get("first_total", s),
+                    get("late_total", s),
+                    get("gaps_total", s),
+                    get("filled_total", s),
+                    get("restart_gaps_total", s),
+                    get("lag_seconds", s) * 1e3
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// How much slower than a reference the merged stream may be, at p50 and at
+/// p99 (ms), and still count as no slower: tight in the release build; in the
+/// debug build (plain `cargo test`, as CI runs it) on 2 shared cores the
+/// relays' CPU is most of the latency, and the merging egress, which takes
+/// every copy from both senders, runs out of it first. Both still catch a
+/// merge that waits (its --merge-wait is 100 ms).
+pub fn slack_ms() -> (f64, f64) {
+    if cfg!(debug_assertions) {
+        (50.0, 50.0)
+    } else {
+        (0.5, 10.0)
+    }
+}
+
+/// The arrivals of `group`, relabelled as `as_group` (a path-alone egress
+/// emits G1's datagrams to its own group; relabelled, they tally against G1).
+pub fn of_group(got: &[Arrival], group: &str, as_group: &str) -> Vec<Arrival> {
+    let (g, to) = (ga(group), ga(as_group));
+    got.iter()
+        .filter(|a| a.group == g)
+        .map(|a| Arrival {
+            group: to,
+            ..a.clone()
+        })
+        .collect()
+}
+
+/// Latency of the datagrams sent in `[from, to)` (ns since the epoch).
+#[derive(Clone, Copy, Debug)]
+pub struct Lat {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub n: usize,
+}
+
+impl Lat {
+    pub fn of(got: &[Arrival], from: u64, to: u64) -> Lat {
+        let mut v: Vec<u64> = got
+            .iter()
+            .filter(|a| a.seq.is_some() && a.send_ns >= from && a.send_ns < to)
+            .map(|a| a.recv_ns.saturating_sub(a.send_ns))
+            .collect();
+        v.sort_unstable();
+        let q = |q: f64| {
+            if v.is_empty() {
+                f64::NAN
+            } else {
+                v[((v.len() as f64 - 1.0) * q).round() as usize] as f64 / 1e6
+            }
+        };
+        Lat {
+            p50: q(0.5),
+            p99: q(0.99),
+            max: q(1.0),
+            n: v.len(),
+        }
+    }
+}
+
+impl std::fmt::Display for Lat {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "p50 {:.2} p99 {:.2} max {:.2} ms ({})",
+            self.p50, self.p99, self.max, self.n
+        )
+    }
+}
+
+/// What a link emulator counted between two snapshots, both directions: (in, lost, held back).
+pub fn link_delta(before: &Value, after: &Value) -> (u64, u64, u64) {
+    let d = |k: &str| -> u64 {
+        ["a_to_b", "b_to_a"]
+            .iter()
+            .map(|x| {
+                after[x][k]
+                    .as_u64()
+                    .unwrap_or(0)
+                    .saturating_sub(before[x][k].as_u64().unwrap_or(0))
+            })
+            .sum()
+    };
+    (d("in"), d("lost"), d("held_back"))
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         self.done.store(true, Ordering::Relaxed);
@@ -583,16 +910,22 @@ impl Sender {
     /// Send our test header (magic, per-group sequence from 0, send time) and
     /// pseudo-random bytes from dc's feed0, `rate` datagrams a second in all,
     /// round robin over `groups`, for `dur`.
+    /// With two datacenter hosts it sends from the exchange LAN (`ex`), which
+    /// both hosts join.
     pub fn start(lab: &Lab, groups: &[&str], rate: u64, dur: Duration, size: Size) -> Sender {
-        let ns = lab.ns("dc");
+        let (ns, src) = if lab.two_dc {
+            (lab.ns("ex"), EX_PUB)
+        } else {
+            (lab.ns("dc"), DC_FEED)
+        };
         let groups: Vec<SocketAddrV4> = groups.iter().map(|g| ga(g)).collect();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let h = std::thread::spawn(move || {
             enter(&ns);
-            let s = UdpSocket::bind(SocketAddrV4::new(DC_FEED, 0)).unwrap();
+            let s = UdpSocket::bind(SocketAddrV4::new(src, 0)).unwrap();
             let sock = socket2::SockRef::from(&s);
-            sock.set_multicast_if_v4(&DC_FEED).unwrap();
+            sock.set_multicast_if_v4(&src).unwrap();
             sock.set_multicast_ttl_v4(1).unwrap();
             let _ = sock.set_send_buffer_size(4 << 20);
             let mut sent = Sent {
@@ -930,4 +1263,14 @@ pub fn ipv4(frame: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr, u8, &[u8])> {
     let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
     let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
     Some((src, dst, ip[9], &ip[ihl..]))
+}
+
+/// Latency per `step` of send time from `from` to `to`, for a timeline: one
+/// `(window start, Lat)` per step.
+pub fn series(got: &[Arrival], from: u64, to: u64, step: Duration) -> Vec<(u64, Lat)> {
+    let step = step.as_nanos() as u64;
+    (from..to)
+        .step_by(step as usize)
+        .map(|t| (t, Lat::of(got, t, (t + step).min(to))))
+        .collect()
 }

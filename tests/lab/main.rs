@@ -8,6 +8,11 @@
 //! joined; in s9 joined behind a security-group filter) and T (Tokyo, joined)
 //! force IGMPv2.
 //!
+//! Scenarios 10-13 build the lab with two datacenter hosts (`lab/up --two-dc`):
+//! the publisher on an exchange LAN that dc and dc2 both join, dc2 with its own
+//! links to London (2 ms) and Tokyo (117 ms), an ingress on each host
+//! (`--sender dc-a`, `dc-b`) and egresses that merge them (`--merge testhdr`).
+//!
 //! Root only (CI runs as root): without it each test prints `SKIPPED` and
 //! passes. The scenarios run one at a time (a lock in `harness.rs`): they
 //! share two cores and measure time. Each builds its own lab under a unique
@@ -20,6 +25,10 @@
 mod common;
 mod harness;
 
+mod s10_dc_host_killed;
+mod s11_dc_link_cut;
+mod s12_loss_on_both_paths;
+mod s13_merged_against_each_path;
 mod s1_happy_path;
 mod s2_igmp;
 mod s3_egress_restart;
