@@ -78,7 +78,7 @@ impl Families {
         );
         r.register(
             "sender_filled",
-            "Egress: of this sender's gaps, numbers another sender delivered",
+            "Egress: of this sender's gaps and restart gaps, numbers another sender delivered",
             self.filled.clone(),
         );
         r.register(

@@ -14,7 +14,7 @@
 //! (`--sender dc-a`, `dc-b`) and egresses that merge them (`--merge testhdr`).
 //!
 //! Root only (CI runs as root): without it each test prints `SKIPPED` and
-//! passes. The scenarios run one at a time (a lock in `harness.rs`): they
+//! passes, except under CI (`MCAST_RELAY_CI`), where it fails. The scenarios run one at a time (a lock in `harness.rs`): they
 //! share two cores and measure time. Each builds its own lab under a unique
 //! prefix and tears it down on the way out, failed or not.
 //!
