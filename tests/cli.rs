@@ -151,3 +151,23 @@ fn a_closed_stdout_ends_a_tool_quietly() {
         );
     }
 }
+
+#[test]
+fn a_taken_http_port_names_the_flag_to_change() {
+    // An ingress and an egress on one host both default to 127.0.0.1:9180.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = Command::new(BIN)
+        .args(["ingress", "--http", &format!("127.0.0.1:{port}")])
+        .args(common::FLAG_FEED)
+        .env("MCAST_RELAY_KEY", common::test_key())
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(Exit::Failure as i32), "{err}");
+    assert!(
+        err.contains("--http") && err.contains("MCAST_RELAY_HTTP") && err.contains("in use"),
+        "{err}"
+    );
+}

@@ -27,6 +27,8 @@ use crate::ring::Ring;
 
 mod dest;
 mod receive;
+#[cfg(test)]
+mod tests;
 
 use dest::Dest;
 use receive::{keep_memberships, receive};
