@@ -1,5 +1,5 @@
 # The accounts allowed to receive London's multicast: the allow-list, changed
-# only in a reviewed pull request (docs/DEPLOY.md, Customers as code review).
+# only in a reviewed pull request (docs/DEPLOY.md, 7. Onboard a customer).
 # One customer per line, "name : { ... }": with a colon, terraform fmt does not
 # realign the other lines, so adding or removing a customer is a one-line diff
 # and its speculative plan adds or removes one RAM principal association.
