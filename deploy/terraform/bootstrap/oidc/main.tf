@@ -198,14 +198,11 @@ resource "aws_iam_role_policy_attachment" "github_drift" {
 
 data "aws_iam_policy_document" "state_read" {
   count = var.state_bucket == null ? 0 : 1
+  # Not limited by prefix: the S3 backend's init lists the workspaces under
+  # env:/ as well as reading the state object.
   statement {
     actions   = ["s3:ListBucket"]
     resources = ["arn:${data.aws_partition.current.partition}:s3:::${var.state_bucket}"]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.state_key_prefix}*"]
-    }
   }
   statement {
     actions   = ["s3:GetObject"]
