@@ -78,3 +78,8 @@ output "relay_source_cidrs" {
   description = "Customers' relay_source_cidrs."
   value       = [var.vpc_cidr]
 }
+
+output "customer_principal_associations" {
+  description = "Customer account => its RAM principal association: the allow-list (customers.auto.tfvars) as granted."
+  value       = module.domain.principal_association_ids
+}

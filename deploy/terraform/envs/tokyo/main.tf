@@ -1,6 +1,7 @@
 # Tokyo has its own relays, multicast gateway and domain; only unicast crosses
 # the peering between the two regions' infra gateways (multicast never does).
 # The feed keys are London's secrets' replicas (London output tokyo_key_secret_arns).
+# What comes from London: london_state.tf.
 
 module "domain" {
   source = "../../modules/multicast-domain"
@@ -29,10 +30,10 @@ module "dc" {
   datacenter_cidrs    = var.datacenter_cidrs
 
   peer = {
-    transit_gateway_id = var.london_transit_gateway_id
+    transit_gateway_id = local.london.transit_gateway_id
     region             = var.london_region
-    route_table_id     = var.london_route_table_id
-    amazon_side_asn    = var.london_gateway_asn
+    route_table_id     = local.london.route_table_id
+    amazon_side_asn    = local.london.gateway_asn
   }
 }
 
@@ -46,7 +47,7 @@ module "relay" {
   datacenter_cidrs                 = var.datacenter_cidrs
   feeds                            = var.feeds
   image_tag                        = var.image_tag
-  key_secret_arns                  = var.key_secret_arns
+  key_secret_arns                  = local.london.key_secret_arns
   secrets_kms_key_arns             = compact([var.secrets_kms_key_arn])
   instance_type                    = var.instance_type
   ami_id                           = var.ami_id

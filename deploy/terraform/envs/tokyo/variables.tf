@@ -11,18 +11,21 @@ variable "london_region" {
 }
 
 variable "london_transit_gateway_id" {
-  description = "London's infra gateway (London output infra_transit_gateway_id). Never the multicast one."
+  description = "London's infra gateway (London output infra_transit_gateway_id). Never the multicast one. Null with london_state."
   type        = string
+  default     = null
 }
 
 variable "london_route_table_id" {
-  description = "London's infra route table (London output infra_route_table_id)."
+  description = "London's infra route table (London output infra_route_table_id). Null with london_state."
   type        = string
+  default     = null
 }
 
 variable "london_gateway_asn" {
-  description = "ASN of London's infra gateway (London output infra_gateway_asn)."
+  description = "ASN of London's infra gateway (London output infra_gateway_asn). Null with london_state (the peering then checks the ASNs differ)."
   type        = number
+  default     = null
 }
 
 variable "infra_gateway_asn" {
@@ -48,11 +51,12 @@ variable "multicast_gateway_asn" {
 }
 
 variable "key_secret_arns" {
-  description = "Feed => ARN of the key secret's replica in Tokyo (London output tokyo_key_secret_arns)."
+  description = "Feed => ARN of the key secret's replica in Tokyo (London output tokyo_key_secret_arns). Null with london_state."
   type        = map(string)
+  default     = null
 
   validation {
-    condition     = alltrue([for a in values(var.key_secret_arns) : can(regex("^arn:aws[a-z-]*:secretsmanager:ap-northeast-1:", a))])
+    condition     = alltrue([for a in values(coalesce(var.key_secret_arns, {})) : can(regex("^arn:aws[a-z-]*:secretsmanager:ap-northeast-1:", a))])
     error_message = "key_secret_arns must be the Tokyo replicas (arn:aws:secretsmanager:ap-northeast-1:...): London output tokyo_key_secret_arns."
   }
 }

@@ -142,3 +142,104 @@ run "redundancy_settings_reach_the_relay" {
     error_message = "Tokyo's egress must merge and keep its state like London's."
   }
 }
+
+# The Terraform Cloud route: London's outputs read from its state (mocked
+# here), not copied into variables.
+run "reads_london_from_its_state" {
+  command = plan
+
+  variables {
+    london_transit_gateway_id = null
+    london_route_table_id     = null
+    london_gateway_asn        = null
+    key_secret_arns           = null
+    london_state = {
+      backend = "remote"
+      config  = { organization = "example-org", workspaces = { name = "mcast-relay-london" } }
+    }
+  }
+
+  override_data {
+    target = data.terraform_remote_state.london[0]
+    values = {
+      outputs = {
+        infra_transit_gateway_id = "tgw-0fromlondonstate00"
+        infra_route_table_id     = "tgw-rtb-0fromlondonstate0"
+        infra_gateway_asn        = 64601
+        tokyo_key_secret_arns = {
+          dev  = "arn:aws:secretsmanager:ap-northeast-1:111111111111:secret:mcast-relay/dev-StAtE2"
+          prod = "arn:aws:secretsmanager:ap-northeast-1:111111111111:secret:mcast-relay/prod-StAtE1"
+        }
+      }
+    }
+  }
+
+  assert {
+    condition     = module.dc.peering.peer_transit_gateway_id == "tgw-0fromlondonstate00"
+    error_message = "The peering must go to the infra gateway in London's state."
+  }
+  assert {
+    condition     = module.relay.container_secrets == { MCAST_RELAY_KEY_DEV = "arn:aws:secretsmanager:ap-northeast-1:111111111111:secret:mcast-relay/dev-StAtE2", MCAST_RELAY_KEY_PROD = "arn:aws:secretsmanager:ap-northeast-1:111111111111:secret:mcast-relay/prod-StAtE1" }
+    error_message = "Tokyo's tasks read the replicas named in London's state."
+  }
+}
+
+run "refuses_london_state_and_variables_together" {
+  command = plan
+
+  variables {
+    london_state = {
+      backend = "remote"
+      config  = { organization = "example-org", workspaces = { name = "mcast-relay-london" } }
+    }
+  }
+
+  override_data {
+    target = data.terraform_remote_state.london[0]
+    values = { outputs = {} }
+  }
+
+  expect_failures = [var.london_state]
+}
+
+run "refuses_neither_london_state_nor_variables" {
+  command = plan
+
+  variables {
+    london_route_table_id = null
+  }
+
+  expect_failures = [var.london_state]
+}
+
+run "refuses_londons_key_arns_from_its_state" {
+  command = plan
+
+  variables {
+    london_transit_gateway_id = null
+    london_route_table_id     = null
+    london_gateway_asn        = null
+    key_secret_arns           = null
+    london_state = {
+      backend = "remote"
+      config  = { organization = "example-org", workspaces = { name = "mcast-relay-london" } }
+    }
+  }
+
+  override_data {
+    target = data.terraform_remote_state.london[0]
+    values = {
+      outputs = {
+        infra_transit_gateway_id = "tgw-0fromlondonstate00"
+        infra_route_table_id     = "tgw-rtb-0fromlondonstate0"
+        infra_gateway_asn        = 64601
+        tokyo_key_secret_arns = {
+          dev  = "arn:aws:secretsmanager:eu-west-2:111111111111:secret:mcast-relay/dev-DeV002"
+          prod = "arn:aws:secretsmanager:eu-west-2:111111111111:secret:mcast-relay/prod-PrOd01"
+        }
+      }
+    }
+  }
+
+  expect_failures = [data.terraform_remote_state.london]
+}
