@@ -36,12 +36,14 @@ fn s5_tokyo_egress_stalled() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let base = rss.iter().map(|x| x.1).max().unwrap_or(0);
+    let retrans_before = retransmits(&lab.ns("dc"));
     let t_stop = now_ns();
     r.et.signal(libc::SIGSTOP);
     while now_ns() - t_stop < 10_000_000_000 {
         sample(&mut rss);
         std::thread::sleep(Duration::from_millis(100));
     }
+    let retrans = retransmits(&lab.ns("dc")) - retrans_before;
     r.et.signal(libc::SIGCONT);
     let t_cont = now_ns();
     let t1 = Instant::now();
@@ -84,7 +86,7 @@ fn s5_tokyo_egress_stalled() {
     eprintln!("  {}", a.line("London cust-a"));
     eprintln!("  {}", t.line("Tokyo cust-t"));
     eprintln!(
-        "  London's longest silence during the stall: {:.1} ms",
+        "  London's longest silence during the stall: {:.1} ms; TCP segments the datacenter retransmitted meanwhile: {retrans}",
         ms(london_silence)
     );
     eprintln!(
@@ -106,9 +108,15 @@ fn s5_tokyo_egress_stalled() {
         (0, 0, 0),
         "London lost nothing while Tokyo stalled"
     );
+    // Held up by Tokyo, London would be silent until Tokyo's link is given
+    // up (2.5 s) or for the whole 10 s. A segment lost on London's own
+    // emulated link (the user-space emulator drops when starved of CPU)
+    // costs a TCP recovery of 0.2-1.4 s: allowed, and only when the
+    // datacenter retransmitted during the stall.
+    let limit_ms = if retrans > 0 { 2000 } else { 500 };
     assert!(
-        london_silence < 500_000_000,
-        "London kept flowing during the stall (longest silence {:.0} ms)",
+        london_silence < limit_ms * 1_000_000,
+        "London kept flowing during the stall (longest silence {:.0} ms, {retrans} retransmitted segments)",
         ms(london_silence)
     );
     assert!(
@@ -126,6 +134,24 @@ fn s5_tokyo_egress_stalled() {
         t.lost
     );
     assert!(tokyo_back.is_some(), "Tokyo flowed again after SIGCONT");
+}
+
+/// TCP segments retransmitted by every socket in namespace `ns` so far.
+fn retransmits(ns: &str) -> u64 {
+    in_ns(ns, || {
+        let snmp = fs::read_to_string("/proc/thread-self/net/snmp").expect("net/snmp");
+        let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
+        let (names, values) = (
+            tcp.next().expect("Tcp names"),
+            tcp.next().expect("Tcp values"),
+        );
+        names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(n, _)| *n == "RetransSegs")
+            .and_then(|(_, v)| v.parse().ok())
+            .expect("RetransSegs")
+    })
 }
 
 fn drops(role: &str, reason: &str) -> String {
