@@ -74,34 +74,6 @@ fn vm_kib(pid: u32, field: &str) -> u64 {
         .unwrap()
 }
 
-fn publish(src: SocketAddrV4, rate: u32, secs: u32) -> std::process::Child {
-    Command::new(BIN)
-        .args([
-            "publish",
-            "--group",
-            &src.to_string(),
-            "--rate",
-            &rate.to_string(),
-            "--duration",
-            &secs.to_string(),
-            "--size",
-            "200",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn sent(c: std::process::Child) -> u64 {
-    let o = c.wait_with_output().unwrap();
-    String::from_utf8_lossy(&o.stderr)
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 /// `listen` once it has joined; the JSON summary at its end.
 fn listen(group: SocketAddrV4, secs: &str) -> Proc {
     listen_group(group, "3s", secs)
@@ -131,7 +103,7 @@ fn a_connect_flood_cannot_keep_a_distant_sender_out() {
     );
     let proxy = proxy.into_inner().unwrap();
     let l = listen(out, "40s");
-    let publisher = publish(src, 2000, 12);
+    let publisher = publish(src, 2000, 12, 200);
     let f = flood(p.tcp, 3000, 9.0, Duration::from_secs(1), 64);
     std::thread::sleep(Duration::from_secs(3)); // the flood in full swing
     let connects = || {
@@ -294,7 +266,7 @@ fn idle_http_clients_cannot_starve_the_feed_or_the_health_check() {
         ) == Some(1.0)
     });
     let l = listen(out, "20s");
-    let n = sent(publish(src, 2000, 2));
+    let n = sent(publish(src, 2000, 2, 200));
     let s = summary(l);
     // Every idle client is closed by the egress within 30 s.
     let mut last_close = Duration::ZERO;

@@ -21,34 +21,6 @@ fn listen(group: SocketAddrV4, idle: &str, duration: &str) -> Proc {
     listen_group(group, idle, duration)
 }
 
-/// `publish` as a process: `rate` datagrams/s for `secs`.
-fn publish(group: SocketAddrV4, rate: u32, secs: u32, size: u32) -> std::process::Child {
-    std::process::Command::new(BIN)
-        .args([
-            "publish",
-            "--group",
-            &group.to_string(),
-            "--rate",
-            &rate.to_string(),
-            "--duration",
-            &secs.to_string(),
-            "--size",
-            &size.to_string(),
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn sent(child: std::process::Child) -> u64 {
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stderr);
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("publish said: {text}"))
-}
-
 #[test]
 fn keys_authenticate_and_a_wrong_or_missing_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();

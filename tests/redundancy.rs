@@ -9,7 +9,6 @@
 mod common;
 
 use std::net::SocketAddrV4;
-use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
@@ -291,34 +290,6 @@ fn listen(group: SocketAddrV4, secs: &str) -> Proc {
     listen_group(group, "3s", secs)
 }
 
-fn publish(src: SocketAddrV4, rate: u32, secs: u32) -> std::process::Child {
-    Command::new(BIN)
-        .args([
-            "publish",
-            "--group",
-            &src.to_string(),
-            "--rate",
-            &rate.to_string(),
-            "--duration",
-            &secs.to_string(),
-            "--size",
-            "200",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn sent(c: std::process::Child) -> u64 {
-    let o = c.wait_with_output().unwrap();
-    String::from_utf8_lossy(&o.stderr)
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn a_line_that_drops_at_its_socket_is_filled_from_the_other_and_every_loss_is_counted() {
     let port = free_udp();
@@ -335,7 +306,7 @@ fn a_line_that_drops_at_its_socket_is_filled_from_the_other_and_every_loss_is_co
         &[],
     );
     let l = listen(out, "30s");
-    let publisher = publish(src, 2000, 5);
+    let publisher = publish(src, 2000, 5, 200);
     std::thread::sleep(Duration::from_secs(1));
     // dc-a stops reading for a second: its small socket buffer overflows.
     r.ingresses[0].signal(Signal::SIGSTOP);
@@ -385,7 +356,7 @@ fn restarting_one_ingress_at_a_time_loses_nothing() {
         &[],
     );
     let l = listen(out, "40s");
-    let publisher = publish(src, 2000, 10);
+    let publisher = publish(src, 2000, 10, 200);
     for i in 0..2 {
         std::thread::sleep(Duration::from_secs(2));
         // A new version, a key rotation, a reboot: stop it, start it again.
@@ -441,7 +412,7 @@ fn an_egress_killed_and_restarted_with_its_state_repeats_at_most_one_send() {
         &["--state-dir", &state, "--batch", &BATCH.to_string()],
     );
     let l = listen(out, "40s");
-    let publisher = publish(src, 2000, 8);
+    let publisher = publish(src, 2000, 8, 200);
     std::thread::sleep(Duration::from_secs(3));
     r.egress.signal(Signal::SIGKILL);
     let _ = r.egress.child.wait();
@@ -489,7 +460,7 @@ fn each_sender_is_visible_and_a_lost_one_degrades_the_feed() {
         &[("dc-a", &[]), ("dc-b", &[])],
         &[],
     );
-    let n = sent(publish(src, 2000, 2));
+    let n = sent(publish(src, 2000, 2, 200));
     assert!(eventually(Duration::from_secs(5), || {
         r.sender_metric("first", "dc-a") + r.sender_metric("first", "dc-b") == n as f64
     }));
@@ -503,7 +474,7 @@ fn each_sender_is_visible_and_a_lost_one_degrades_the_feed() {
     assert_eq!(f["degraded"], false, "{f}");
     let _ = r.ingresses.remove(1).logs();
     // The feed still flows through dc-a, but has one copy fewer.
-    let keep = publish(src, 200, 6);
+    let keep = publish(src, 200, 6, 200);
     assert!(
         eventually(Duration::from_secs(8), || {
             let f = r.status_feed();

@@ -284,6 +284,35 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// `publish` as a process: `rate` datagrams/s of `size` bytes for `secs`.
+pub fn publish(group: SocketAddrV4, rate: u32, secs: u32, size: u32) -> Child {
+    Command::new(BIN)
+        .args([
+            "publish",
+            "--group",
+            &group.to_string(),
+            "--rate",
+            &rate.to_string(),
+            "--duration",
+            &secs.to_string(),
+            "--size",
+            &size.to_string(),
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// How many datagrams a [`publish`] sent, from its last words.
+pub fn sent(child: Child) -> u64 {
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("publish said: {text}"))
+}
+
 /// A sender written with std only: IP_MULTICAST_IF 127.0.0.1, TTL 1.
 pub fn loopback_sender() -> UdpSocket {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
