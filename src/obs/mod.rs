@@ -3,7 +3,6 @@
 pub mod emf;
 pub mod health;
 pub mod http;
-pub(crate) mod latency;
 pub mod links;
 pub mod logs;
 pub mod metrics;

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::latency::Latency;
 use super::logs::RateLimit;
+use super::metrics::Snapshot;
 use super::metrics::{FeedStats, Metrics};
 
 /// Default threshold of silence before a feed counts as degraded.
@@ -39,7 +39,7 @@ struct Sample {
     bytes_in: u64,
     datagrams_out: u64,
     bytes_out: u64,
-    latency: Latency,
+    latency: Snapshot,
 }
 
 impl Sample {
@@ -51,9 +51,9 @@ impl Sample {
             datagrams_out: f.datagrams_out.get(),
             bytes_out: f.bytes_out.get(),
             latency: if latency {
-                Latency::read(&f.latency)
+                f.latency.snapshot()
             } else {
-                Latency::default()
+                Snapshot::default()
             },
         }
     }

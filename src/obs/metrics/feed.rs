@@ -5,9 +5,8 @@ use std::sync::{Arc, Mutex};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 
-use super::{Failures, GroupLabels, PeerLabels, ReasonLabels};
+use super::{Failures, GroupLabels, LatencyHistogram, PeerLabels, ReasonLabels};
 
 /// Groups counted one by one per feed and role; the rest are counted together
 /// as group "other", so a feed with thousands of groups cannot blow up /metrics.
@@ -36,7 +35,7 @@ pub struct FeedStats {
     pub replayed: Counter,
     pub connected: Gauge,
     pub buffer_bytes: Gauge,
-    pub latency: Histogram,
+    pub latency: LatencyHistogram,
     /// When a datagram last came in, ns since the epoch (0: never).
     pub last_in_ns: std::sync::atomic::AtomicU64,
     /// One counter per [`DropReason`], in its order.

@@ -5,14 +5,15 @@ use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 mod feed;
+mod histogram;
 
 pub use feed::{DropReason, FeedStats, GroupStats, MAX_GROUPS};
+pub use histogram::{LatencyHistogram, Snapshot};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FeedLabels {
@@ -52,15 +53,6 @@ pub struct LinkStats {
     pub stalled: Gauge,
 }
 
-#[derive(Clone)]
-struct LatencyBuckets;
-impl MetricConstructor<Histogram> for LatencyBuckets {
-    fn new_metric(&self) -> Histogram {
-        // 10 us to ~5 s.
-        Histogram::new(exponential_buckets(10e-6, 2.0, 20))
-    }
-}
-
 /// Every metric family of the process.
 pub struct Metrics {
     registry: Registry,
@@ -76,7 +68,7 @@ pub struct Metrics {
     connected: Family<FeedLabels, Gauge>,
     buffer_bytes: Family<FeedLabels, Gauge>,
     handshake_failures: Family<ReasonLabels, Counter>,
-    latency: Family<FeedLabels, Histogram, LatencyBuckets>,
+    latency: Family<FeedLabels, LatencyHistogram>,
     degraded: Family<FeedLabels, Gauge>,
     authenticated: Family<FeedLabels, Gauge>,
     silent: Family<FeedLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
@@ -143,7 +135,7 @@ impl Metrics {
             connected: Family::default(),
             buffer_bytes: Family::default(),
             handshake_failures: Family::default(),
-            latency: Family::new_with_constructor(LatencyBuckets),
+            latency: Family::default(),
             degraded: Family::default(),
             authenticated: Family::default(),
             silent: Family::default(),
