@@ -152,33 +152,34 @@ impl Emitter {
         self.recv_ns.clear();
     }
 
-    /// Count `n` datagrams sent from `pending[from..]`.
+    /// Count `n` datagrams sent from `pending[from..]`: the feed's counters
+    /// once per call, a group's once per run of datagrams to it.
     fn sent(&mut self, from: usize, n: usize) {
-        let stats = &self.stats;
         let now = now_ns();
-        stats
-            .last_in_ns
-            .store(now, std::sync::atomic::Ordering::Relaxed);
-        for i in from..from + n {
-            let (dst, range) = &self.pending[i];
-            let len = range.len() as u64;
-            stats.datagrams_out.inc();
-            stats.bytes_out.inc_by(len);
-            // One handle per group, kept (a label lookup per datagram would cost a lock).
-            let g = match self.groups.get(dst) {
-                Some(g) => g.clone(),
+        let sent = &self.pending[from..from + n];
+        let bytes: u64 = sent.iter().map(|(_, r)| r.len() as u64).sum();
+        self.stats.datagrams_out.inc_by(n as u64);
+        self.stats.bytes_out.inc_by(bytes);
+        for &recv_ns in &self.recv_ns[from..from + n] {
+            self.stats.latency.observe_ns(now.saturating_sub(recv_ns));
+        }
+        for run in sent.chunk_by(|a, b| a.0 == b.0) {
+            let dst = run[0].0;
+            let len: u64 = run.iter().map(|(_, r)| r.len() as u64).sum();
+            // One handle per group, kept (a label lookup takes a lock).
+            let g = match self.groups.get(&dst) {
+                Some(g) => g,
                 None if self.groups.len() < MAX_GROUP_HANDLES => self
                     .groups
-                    .entry(*dst)
-                    .or_insert_with(|| stats.group(*dst))
-                    .clone(),
-                None => stats.group(*dst),
+                    .entry(dst)
+                    .or_insert_with(|| self.stats.group(dst)),
+                None => &self.stats.group(dst),
             };
-            g.datagrams_out.inc();
+            g.datagrams_out.inc_by(run.len() as u64);
             g.bytes_out.inc_by(len);
-            stats
-                .latency
-                .observe(now.saturating_sub(self.recv_ns[i]) as f64 * 1e-9);
         }
+        self.stats
+            .last_in_ns
+            .store(now, std::sync::atomic::Ordering::Relaxed);
     }
 }
