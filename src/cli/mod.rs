@@ -136,11 +136,17 @@ pub fn main() -> ExitCode {
         None => sigpipe::reset(),
     }
     let threads = relay.as_ref().map_or(1, Relay::threads);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()
-    {
+    // A relay on one thread (the default) gets a current-thread runtime: no
+    // work-stealing bookkeeping, no cross-thread wake-ups. The tools (demo
+    // runs a relay beside blocking readers) keep the multi-thread one.
+    let mut builder = if threads == 1 && relay.is_some() {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    };
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
