@@ -35,7 +35,7 @@ pub const HEADERS: usize = 28;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Examples:\n  mcast-relay doctor --iface eth0                    # an ECS host that runs the egress\n  mcast-relay doctor --role receiver --iface eth0    # a customer's receiver\n  mcast-relay doctor --role ingress --iface feed0    # the datacenter host\n  mcast-relay doctor --iface 10.0.1.5 --ttl 32 --max-datagram 1472 --json\n\nExit code: 0 when no check failed (warnings and skips allowed), 1 otherwise.\n\nEnvironment: MCAST_RELAY_DOCTOR_IFACE (--iface) and MCAST_RELAY_DOCTOR_IMDS_URL (--imds-url), read by doctor alone; the relays' MCAST_RELAY_IFACE is not."
+    after_help = "Examples:\n  mcast-relay doctor --iface eth0                    # an ECS host that runs the egress\n  mcast-relay doctor --role receiver --iface eth0    # a customer's receiver\n  mcast-relay doctor --role ingress --iface feed0    # the datacenter host\n  mcast-relay doctor --iface 10.0.1.5 --ttl 32 --max-datagram 1472 --json\n\nExit code: 0 when no check failed (warnings and skips allowed), 4 otherwise.\n\nEnvironment: MCAST_RELAY_DOCTOR_IFACE (--iface) and MCAST_RELAY_DOCTOR_IMDS_URL (--imds-url), read by doctor alone; the relays' MCAST_RELAY_IFACE is not."
 )]
 pub struct DoctorArgs {
     /// What this host runs, which decides the checks that apply. egress (the
