@@ -14,6 +14,19 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mcast-relay");
 
+/// What the kernel's /dev/cpu_dma_latency reads as when nothing asks for a limit.
+const NO_LIMIT: i32 = 2_000_000_000;
+
+/// The feed at its peak for the tcp-buffer check: London-Tokyo's round trip.
+const PEAK: [&str; 6] = [
+    "--rtt",
+    "230ms",
+    "--peak-rate",
+    "100000",
+    "--avg-datagram",
+    "1400",
+];
+
 /// A host tree: /proc and /sys under a tempdir, healthy unless changed.
 struct FakeHost {
     dir: tempfile::TempDir,
@@ -47,7 +60,40 @@ impl FakeHost {
         h.set("sys/class/net/lo/mtu", "65536");
         h.set("sys/class/dmi/id/sys_vendor", "Amazon EC2");
         h.set("sys/class/dmi/id/product_name", "c6in.xlarge");
+        // TCP buffers that hold 2 × BDP at 100,000 datagrams/s of 1400 bytes over 230 ms.
+        h.set("proc/sys/net/ipv4/tcp_wmem", "4096\t16384\t67108864");
+        h.set("proc/sys/net/ipv4/tcp_rmem", "4096\t131072\t67108864");
+        h.set("proc/sys/net/ipv4/tcp_moderate_rcvbuf", "1");
+        // Two CPUs that idle in nothing deeper than 2 µs, at full clock.
+        h.set(
+            "sys/devices/system/cpu/cpuidle/current_driver",
+            "intel_idle",
+        );
+        for cpu in ["cpu0", "cpu1"] {
+            h.cstate(cpu, 0, "POLL", 0);
+            h.cstate(cpu, 1, "C1", 2);
+            h.set(
+                &format!("sys/devices/system/cpu/{cpu}/cpufreq/scaling_governor"),
+                "performance",
+            );
+        }
+        h.qos(&NO_LIMIT.to_ne_bytes());
         h
+    }
+
+    /// An enabled idle state of `cpu`, its exit latency in µs.
+    fn cstate(&self, cpu: &str, n: u32, name: &str, latency: u32) {
+        let d = format!("sys/devices/system/cpu/{cpu}/cpuidle/state{n}");
+        self.set(&format!("{d}/name"), name);
+        self.set(&format!("{d}/latency"), &latency.to_string());
+        self.set(&format!("{d}/disable"), "0");
+    }
+
+    /// What /dev/cpu_dma_latency reads as: 4 bytes, a native-endian i32.
+    fn qos(&self, bytes: &[u8]) {
+        let p = self.dir.path().join("dev/cpu_dma_latency");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
     }
 
     fn set(&self, rel: &str, text: &str) {
@@ -197,6 +243,8 @@ fn run_doctor(host: &FakeHost, imds: &str, args: &[&str]) -> std::process::Outpu
             &host.root("proc"),
             "--sys-root",
             &host.root("sys"),
+            "--dev-root",
+            &host.root("dev"),
         ])
         .env_remove("MCAST_RELAY_DOCTOR_IFACE")
         .output()
@@ -224,7 +272,7 @@ fn closed_port_url() -> String {
 fn a_healthy_nitro_host_passes_every_check_over_imdsv2() {
     let host = FakeHost::healthy();
     let imds = FakeImds::start(Imds::Answers("c6in.xlarge"));
-    let (code, checks, _) = doctor(&host, &imds.url.clone(), &[]);
+    let (code, checks, _) = doctor(&host, &imds.url.clone(), &PEAK);
     for (id, c) in &checks {
         assert_eq!(c["status"], "pass", "{id}: {c}");
         assert!(c.get("fix").is_none(), "{id}: a pass has no fix");
@@ -237,9 +285,13 @@ fn a_healthy_nitro_host_passes_every_check_over_imdsv2() {
         "rp-filter",
         "rmem-max",
         "wmem-max",
+        "tcp-buffer",
         "mtu",
         "ttl",
         "ec2-nitro",
+        "cpuidle",
+        "pm-qos",
+        "cpufreq",
     ] {
         assert!(checks.contains_key(id), "no {id}");
     }
@@ -529,6 +581,9 @@ fn the_fake_tree_is_what_doctor_reads() {
         .arg(empty.path().join("proc"))
         .arg("--sys-root")
         .arg(empty.path().join("sys"))
+        .arg("--dev-root")
+        .arg(empty.path().join("dev"))
+        .args(PEAK)
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -544,6 +599,10 @@ fn the_fake_tree_is_what_doctor_reads() {
     assert_eq!(by_id("igmp-all"), "fail");
     assert_eq!(by_id("interface"), "fail");
     assert_eq!(by_id("rmem-max"), "warn");
+    assert_eq!(by_id("tcp-buffer"), "warn", "no tcp_rmem to read");
+    assert_eq!(by_id("cpuidle"), "skip", "no cpuidle driver to read");
+    assert_eq!(by_id("pm-qos"), "skip", "no /dev/cpu_dma_latency to read");
+    assert_eq!(by_id("cpufreq"), "skip", "no governor to read");
     assert_eq!(
         by_id("multicast-route"),
         "warn",
@@ -669,15 +728,25 @@ fn the_default_role_is_egress_and_the_output_names_the_role() {
     let json = |args: &[&str]| -> Value {
         serde_json::from_slice(&run_doctor(&host, &imds, args).stdout).unwrap()
     };
-    let v = json(&["--json", "--iface", "eth0"]);
+    let v = json(&[&["--json", "--iface", "eth0"][..], &PEAK].concat());
     assert_eq!(v["role"], "egress");
     assert_eq!(v["skip"], 0, "egress checks everything: {v}");
-    let v = json(&["--json", "--iface", "eth0", "--role", "ingress"]);
+    let v = json(
+        &[
+            &["--json", "--iface", "eth0", "--role", "ingress"][..],
+            &PEAK,
+        ]
+        .concat(),
+    );
     assert_eq!(v["role"], "ingress");
     assert_eq!(v["skip"], 4, "{v}");
     assert_eq!(v["fail"], 0, "{v}");
 
-    let out = run_doctor(&host, &imds, &["--role", "ingress", "--iface", "eth0"]);
+    let out = run_doctor(
+        &host,
+        &imds,
+        &[&["--role", "ingress", "--iface", "eth0"][..], &PEAK].concat(),
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.starts_with("mcast-relay doctor: interface eth0, role ingress"),
@@ -704,4 +773,188 @@ fn the_default_role_is_egress_and_the_output_names_the_role() {
     assert!(help.contains("--role <ROLE>"), "{help}");
     assert!(help.contains("[default: egress]"), "{help}");
     assert!(help.contains("--role ingress --iface feed0"), "{help}");
+}
+
+fn text(checks: &BTreeMap<String, Value>, id: &str, field: &str) -> String {
+    checks[id][field].as_str().unwrap_or("").to_string()
+}
+
+#[test]
+fn tcp_buffers_against_twice_the_bandwidth_delay_product() {
+    let host = FakeHost::healthy();
+    let imds = closed_port_url();
+    // 2 × 100,000/s × (1400 + 33) B × 0.23 s = 65,918,000, rounded up to 4 KiB.
+    let need = "65921024";
+
+    // Without a round trip and a rate there is nothing to size it against.
+    let (code, c, _) = doctor(&host, &imds, &[]);
+    assert_eq!(status(&c, "tcp-buffer"), "skip");
+    assert!(text(&c, "tcp-buffer", "detail").contains("--rtt"));
+    assert_eq!(code, 0);
+    let (_, c, _) = doctor(&host, &imds, &["--rtt", "230ms"]);
+    assert_eq!(status(&c, "tcp-buffer"), "skip", "--peak-rate too");
+
+    // The egress receives: tcp_rmem's max is the one that counts.
+    let (_, c, _) = doctor(&host, &imds, &PEAK);
+    assert_eq!(status(&c, "tcp-buffer"), "pass", "{:?}", c["tcp-buffer"]);
+    let detail = text(&c, "tcp-buffer", "detail");
+    assert!(
+        detail.contains("net.ipv4.tcp_rmem max = 67108864"),
+        "{detail}"
+    );
+    assert!(detail.contains(need), "{detail}");
+    // An explicit SO_RCVBUF would be capped at the 16 MiB rmem_max: said, not failed.
+    assert!(detail.contains("SO_RCVBUF"), "{detail}");
+    host.set("proc/sys/net/ipv4/tcp_rmem", "4096 131072 6291456");
+    let (code, c, _) = doctor(&host, &imds, &PEAK);
+    assert_eq!(status(&c, "tcp-buffer"), "warn");
+    let fix = text(&c, "tcp-buffer", "fix");
+    assert!(
+        fix.contains(&format!(
+            "sysctl -w net.ipv4.tcp_rmem=\"4096 131072 {need}\""
+        )),
+        "{fix}"
+    );
+    assert!(fix.contains("/etc/sysctl.d/"), "{fix}");
+    assert!(fix.contains(&format!("net.core.rmem_max={need}")), "{fix}");
+    assert_eq!(code, 0, "a small buffer is a warning");
+    // A feed a twentieth as fast needs 3,297,280: 6 MiB holds it.
+    let slow = [
+        "--rtt",
+        "230ms",
+        "--peak-rate",
+        "5000",
+        "--avg-datagram",
+        "1400",
+    ];
+    let (_, c, _) = doctor(&host, &imds, &slow);
+    assert_eq!(status(&c, "tcp-buffer"), "pass", "{:?}", c["tcp-buffer"]);
+    // Without receive autotuning the default (128 KiB) is all there is.
+    host.set("proc/sys/net/ipv4/tcp_moderate_rcvbuf", "0");
+    let (_, c, _) = doctor(&host, &imds, &slow);
+    assert_eq!(status(&c, "tcp-buffer"), "warn");
+    assert!(text(&c, "tcp-buffer", "fix").contains("tcp_moderate_rcvbuf=1"));
+
+    // The ingress sends: tcp_wmem. Without --avg-datagram, --max-datagram's
+    // 1472: 2 × 100,000 × 1505 × 0.23 = 69,230,000 -> 69,230,592.
+    host.set("proc/sys/net/ipv4/tcp_wmem", "4096 16384 4194304");
+    let args = [
+        "--role",
+        "ingress",
+        "--rtt",
+        "230ms",
+        "--peak-rate",
+        "100000",
+    ];
+    let (code, c, _) = doctor(&host, &imds, &args);
+    assert_eq!(status(&c, "tcp-buffer"), "warn", "{:?}", c["tcp-buffer"]);
+    assert!(text(&c, "tcp-buffer", "detail").contains("net.ipv4.tcp_wmem max = 4194304"));
+    let fix = text(&c, "tcp-buffer", "fix");
+    assert!(
+        fix.contains("sysctl -w net.ipv4.tcp_wmem=\"4096 16384 69230592\""),
+        "{fix}"
+    );
+    assert_eq!(code, 0);
+    host.set("proc/sys/net/ipv4/tcp_wmem", "4096 16384 69230592");
+    let (_, c, _) = doctor(&host, &imds, &args);
+    assert_eq!(status(&c, "tcp-buffer"), "pass", "{:?}", c["tcp-buffer"]);
+    let detail = text(&c, "tcp-buffer", "detail");
+    assert!(
+        detail.contains("SO_SNDBUF"),
+        "wmem_max's cap is named: {detail}"
+    );
+
+    // A receiver has no relay TCP connection.
+    let (_, c, _) = doctor(&host, &imds, &[&["--role", "receiver"][..], &PEAK].concat());
+    assert_eq!(status(&c, "tcp-buffer"), "skip");
+    assert!(text(&c, "tcp-buffer", "detail").contains("role receiver"));
+
+    // A round trip that does not read is a usage error.
+    let out = run_doctor(&host, &imds, &["--rtt", "soon", "--peak-rate", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn deep_c_states_pm_qos_and_the_governor_warn_at_most() {
+    let host = FakeHost::healthy();
+    let imds = closed_port_url();
+    let (_, c, _) = doctor(&host, &imds, &[]);
+    for id in ["cpuidle", "pm-qos", "cpufreq"] {
+        assert_eq!(status(&c, id), "pass", "{id}: {:?}", c[id]);
+    }
+    assert!(text(&c, "cpuidle", "detail").contains("intel_idle"));
+
+    // C6 (133 µs) enabled on both CPUs, nothing holding a limit.
+    for cpu in ["cpu0", "cpu1"] {
+        host.cstate(cpu, 2, "C6", 133);
+    }
+    let (code, c, _) = doctor(&host, &imds, &[]);
+    assert_eq!(status(&c, "cpuidle"), "warn", "{:?}", c["cpuidle"]);
+    let detail = text(&c, "cpuidle", "detail");
+    assert!(detail.contains("C6 133 µs on 2 of 2 CPUs"), "{detail}");
+    assert!(detail.contains("shared host"), "{detail}");
+    assert!(text(&c, "cpuidle", "fix").contains("tuned-adm profile latency-performance"));
+    assert_eq!(status(&c, "pm-qos"), "warn", "{:?}", c["pm-qos"]);
+    assert!(text(&c, "pm-qos", "detail").contains("no limit"));
+    let fix = text(&c, "pm-qos", "fix");
+    assert!(
+        fix.contains("tuned-adm profile latency-performance"),
+        "{fix}"
+    );
+    assert!(
+        fix.contains("/dev/cpu_dma_latency open with 0 written"),
+        "{fix}"
+    );
+    assert_eq!(code, 0, "never a failure");
+
+    // A limit below C6's latency keeps cores out of it: both pass.
+    host.qos(&0i32.to_ne_bytes());
+    let (_, c, _) = doctor(&host, &imds, &[]);
+    assert_eq!(status(&c, "cpuidle"), "pass", "{:?}", c["cpuidle"]);
+    assert!(text(&c, "cpuidle", "detail").contains("PM QoS limit of 0 µs"));
+    assert_eq!(status(&c, "pm-qos"), "pass");
+    // A limit of C6's own latency does not.
+    host.qos(&133i32.to_ne_bytes());
+    let (_, c, _) = doctor(&host, &imds, &[]);
+    assert_eq!(status(&c, "cpuidle"), "warn");
+    assert_eq!(status(&c, "pm-qos"), "warn");
+
+    // Disabled on one CPU: still enabled on the other.
+    host.qos(&NO_LIMIT.to_ne_bytes());
+    host.set("sys/devices/system/cpu/cpu0/cpuidle/state2/disable", "1");
+    let (_, c, _) = doctor(&host, &imds, &[]);
+    assert!(text(&c, "cpuidle", "detail").contains("C6 133 µs on 1 of 2 CPUs"));
+    host.set("sys/devices/system/cpu/cpu1/cpuidle/state2/disable", "1");
+    let (_, c, _) = doctor(&host, &imds, &[]);
+    assert_eq!(status(&c, "cpuidle"), "pass", "{:?}", c["cpuidle"]);
+    assert_eq!(status(&c, "pm-qos"), "pass", "no limit needed");
+
+    // The device that does not read as 4 bytes, or is not there: skip.
+    host.qos(&[0, 0]);
+    let (_, c, _) = doctor(&host, &imds, &[]);
+    assert_eq!(status(&c, "pm-qos"), "skip");
+    host.remove("dev/cpu_dma_latency");
+    let (_, c, _) = doctor(&host, &imds, &[]);
+    assert_eq!(status(&c, "pm-qos"), "skip");
+    host.remove("sys/devices/system/cpu/cpuidle/current_driver");
+    let (_, c, _) = doctor(&host, &imds, &[]);
+    assert_eq!(status(&c, "cpuidle"), "skip");
+
+    // The governor: powersave on one CPU warns; none at all (a VM) skips.
+    host.set(
+        "sys/devices/system/cpu/cpu1/cpufreq/scaling_governor",
+        "powersave",
+    );
+    let (code, c, _) = doctor(&host, &imds, &[]);
+    assert_eq!(status(&c, "cpufreq"), "warn");
+    assert!(text(&c, "cpufreq", "detail").contains("powersave on 1 of 2 CPUs"));
+    assert!(text(&c, "cpufreq", "fix").contains("cpupower frequency-set -g performance"));
+    assert_eq!(code, 0);
+    for cpu in ["cpu0", "cpu1"] {
+        host.remove(&format!(
+            "sys/devices/system/cpu/{cpu}/cpufreq/scaling_governor"
+        ));
+    }
+    let (_, c, _) = doctor(&host, &imds, &[]);
+    assert_eq!(status(&c, "cpufreq"), "skip");
 }

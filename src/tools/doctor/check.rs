@@ -27,7 +27,8 @@ impl Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     /// A stable identifier: interface, igmp-all, igmp-iface, multicast-route,
-    /// rp-filter, rmem-max, wmem-max, mtu, ttl, ec2-nitro (each is reported
+    /// rp-filter, rmem-max, wmem-max, tcp-buffer, mtu, ttl, ec2-nitro,
+    /// cpuidle, pm-qos, cpufreq (each is reported
     /// for every role; skip where it does not apply).
     pub id: &'static str,
     pub status: Status,

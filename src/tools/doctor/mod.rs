@@ -1,7 +1,7 @@
 //! `doctor`: check a host for what the design learned the hard way.
 //!
-//! Every check reads files under /proc and /sys (or the roots given with
-//! `--proc-root`/`--sys-root`, so tests use a fake tree) and the instance
+//! Every check reads files under /proc, /sys and /dev (or the roots given
+//! with `--proc-root`/`--sys-root`/`--dev-root`, so tests use a fake tree) and the instance
 //! metadata service; nothing is ever changed. Each prints pass, warn or fail
 //! and, for warn and fail, the fix; a check that does not apply to the host's
 //! `--role` prints skip and why. The exit code is 4 when one failed.
@@ -11,14 +11,20 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::units::Span;
+
 mod buffer;
 mod check;
+mod cpufreq;
+mod cpuidle;
 mod host;
 mod igmp;
 mod imds;
 mod interface;
 mod mtu;
+mod pmqos;
 mod route;
+mod tcpbuf;
 mod ttl;
 
 pub use check::{Check, Status};
@@ -35,13 +41,14 @@ pub const HEADERS: usize = 28;
 
 #[derive(clap::Args, Debug, Clone)]
 #[command(
-    after_help = "Examples:\n  mcast-relay doctor --iface eth0                    # an ECS host that runs the egress\n  mcast-relay doctor --role receiver --iface eth0    # a customer's receiver\n  mcast-relay doctor --role ingress --iface feed0    # the datacenter host\n  mcast-relay doctor --iface 10.0.1.5 --ttl 32 --max-datagram 1472 --json\n\nExit code: 0 when no check failed (warnings and skips allowed), 1 otherwise.\n\nEnvironment: MCAST_RELAY_DOCTOR_IFACE (--iface) and MCAST_RELAY_DOCTOR_IMDS_URL (--imds-url), read by doctor alone; the relays' MCAST_RELAY_IFACE is not."
+    after_help = "Examples:\n  mcast-relay doctor --iface eth0                    # an ECS host that runs the egress\n  mcast-relay doctor --role receiver --iface eth0    # a customer's receiver\n  mcast-relay doctor --role ingress --iface feed0    # the datacenter host\n  mcast-relay doctor --iface 10.0.1.5 --ttl 32 --max-datagram 1472 --json\n  mcast-relay doctor --role ingress --iface feed0 --rtt 230ms --peak-rate 100000 --avg-datagram 1400\n                                                     # TCP buffers for London-Tokyo at the peak\n\nThe cpuidle, pm-qos and cpufreq checks are for a host dedicated to the relay: they warn at most, and a shared host may leave them warning.\n\nExit code: 0 when no check failed (warnings and skips allowed), 4 otherwise.\n\nEnvironment: MCAST_RELAY_DOCTOR_IFACE (--iface) and MCAST_RELAY_DOCTOR_IMDS_URL (--imds-url), read by doctor alone; the relays' MCAST_RELAY_IFACE is not."
 )]
 pub struct DoctorArgs {
     /// What this host runs, which decides the checks that apply. egress (the
     /// default: a host in AWS that emits into the Transit Gateway) gets every
-    /// check. receiver (a customer's instance) sends no multicast: no TTL
-    /// check, and an MTU above 8,500 is fine. ingress (the datacenter host)
+    /// check. receiver (a customer's instance) sends no multicast and has no
+    /// relay TCP connection: no TTL or tcp-buffer check, and an MTU above
+    /// 8,500 is fine. ingress (the datacenter host)
     /// leaves IGMP to the exchange's routers and is not in AWS: the IGMP, TTL,
     /// Transit Gateway MTU and Nitro checks are skipped.
     #[arg(long, value_enum, default_value_t = Role::Egress)]
@@ -58,6 +65,20 @@ pub struct DoctorArgs {
     /// Socket buffer the relay asks for, bytes (its rcvbuf/sndbuf).
     #[arg(long, default_value_t = RELAY_BUFFER)]
     pub buffer: usize,
+    /// Round trip between the ingress and the egress (e.g. 230ms), for the
+    /// tcp-buffer check: with --peak-rate it sizes the TCP buffer the link
+    /// needs (net.ipv4.tcp_wmem on the ingress, tcp_rmem on the egress).
+    /// Without both, tcp-buffer is skipped.
+    #[arg(long)]
+    pub(crate) rtt: Option<Span>,
+    /// The feed's peak rate, datagrams per second, for the tcp-buffer check.
+    #[arg(long)]
+    pub peak_rate: Option<u64>,
+    /// Average UDP payload at the peak, bytes, for the tcp-buffer check; each
+    /// datagram travels with 33 bytes of data framing. [default: --max-datagram,
+    /// the worst case]
+    #[arg(long)]
+    pub avg_datagram: Option<usize>,
     /// Instance metadata service (IMDSv2) to ask whether this is an EC2 Nitro instance.
     #[arg(
         long,
@@ -87,6 +108,14 @@ pub struct DoctorArgs {
         hide = true
     )]
     pub sys_root: PathBuf,
+    /// Where /dev is, for /dev/cpu_dma_latency (tests point this at a fake tree).
+    #[arg(
+        long,
+        default_value = "/dev",
+        env = "MCAST_RELAY_DOCTOR_DEV_ROOT",
+        hide = true
+    )]
+    pub dev_root: PathBuf,
 }
 
 /// What the host runs (`--role`).
@@ -116,6 +145,7 @@ pub async fn checks(a: &DoctorArgs) -> Vec<Check> {
     let host = Host {
         proc_root: &a.proc_root,
         sys_root: &a.sys_root,
+        dev_root: &a.dev_root,
     };
     let mut out = Vec::new();
     let dev = match interface::resolve(&a.iface, &host) {
@@ -157,6 +187,15 @@ pub async fn checks(a: &DoctorArgs) -> Vec<Check> {
         "net.core.wmem_max",
         a.buffer,
     ));
+    let peak = match (a.rtt, a.peak_rate) {
+        (Some(rtt), Some(rate)) => Some(tcpbuf::Peak {
+            rtt: rtt.get(),
+            rate,
+            payload: a.avg_datagram.unwrap_or(a.max_datagram),
+        }),
+        _ => None,
+    };
+    out.push(tcpbuf::check(&host, a.role, peak));
     if let Some(dev) = &dev {
         out.push(mtu::check(&host, dev, a.max_datagram, loopback, a.role));
     }
@@ -175,6 +214,11 @@ pub async fn checks(a: &DoctorArgs) -> Vec<Check> {
         ),
         _ => imds::nitro(&host, &a.imds_url, a.imds_timeout).await,
     });
+    let idle = cpuidle::read(&host);
+    let qos = pmqos::read(&host);
+    out.push(cpuidle::check(idle.as_ref(), qos.limit()));
+    out.push(pmqos::check(&qos, idle.as_ref()));
+    out.push(cpufreq::check(&host));
     out
 }
 
