@@ -359,7 +359,7 @@ def i17_md(results):
     o.append("mcast-relay with authenticated records (a key file on both sides), 160 B. CPU: utime + stime "
              "of the relay processes from `/proc/PID/stat`, µs per datagram delivered (1 CPU s per M = 1 µs); "
              f"medians of {reps} trial(s). "
-             + (f"Keep-up: {k(hot.get('keepup_rate'))}/s offered for {hot.get('secs', 0):.0f} s. "
+             + (f"Keep-up: {k(hot.get('keepup_rate'))}/s offered for {hot.get('secs', 0):g} s. "
                 f"Scaling: every variant and the baseline (one group, one destination, one feed) at "
                 f"{k(hot.get('scale_rate'))}/s offered in total, taking turns trial by trial; with several "
                 "destinations the CPU of the ingress and all egresses is divided by destinations × datagrams; "
