@@ -344,6 +344,10 @@ def i17_rows(results):
         x = cpu / bcpu
         note = f", loss {pct(r['loss'])}" if r["loss"] >= results["loss_limit"] else ""
         v = v_le(x, I17_SCALE)
+        if r["loss"] >= results["loss_limit"]:
+            # CPU per datagram delivered: what was lost (the receiver's socket
+            # included) still cost the relay, so the figure is too high.
+            v = f"undetermined (loss {pct(r['loss'])})"
         if r["offered"] < SENDER_SHARE * sr:
             v = f"undetermined (the publisher offered {r['offered'] / sr * 100:.0f}%)"
         rows.append((what, f"{cpu:.2f} / {bcpu:.2f} µs = {x:.2f}x{note}", f"≤ {I17_SCALE}x", v))
