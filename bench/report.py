@@ -329,6 +329,9 @@ def i17_rows(results):
     base = next((r for r in sc if r["kind"] == "baseline"), None)
     bcpu = base.get("cpu_per_m") if base else None
     sr = hot.get("scale_rate")
+    if not sc:
+        rows.append(("4. scaling (500 groups, 4 destinations, 8 feeds) vs one group", "-", f"≤ {I17_SCALE}x",
+                     "not measured"))
     for r in sc:
         if r["kind"] == "baseline":
             continue
@@ -369,7 +372,8 @@ def i17_md(results):
                 "destinations the CPU of the ingress and all egresses is divided by destinations × datagrams; "
                 f"groups are joined {hot.get('igmp_max_memberships') or '?'} per socket "
                 "(`net.ipv4.igmp_max_memberships` of the namespace)." if hot else
-                "The keep-up and scaling trials did not run (they need the `relay` path at 160 B).")
+                "The keep-up and scaling trials are not in these results (a run without the `relay` "
+                "path at 160 B, or from before they were added).")
              + "\n")
     o.append("| target | measured | target value | verdict |")
     o.append("|---|---|---|---|")
