@@ -78,6 +78,15 @@ TYO_DELAY_MS=${LAB_TYO_DELAY_MS:-115}
 LDN2_DELAY_MS=${LAB_LDN2_DELAY_MS:-2}
 TYO2_DELAY_MS=${LAB_TYO2_DELAY_MS:-117}
 
+# The TCP buffer maxima (bytes) of the hosts at the ends of the WAN links (dc,
+# dc2, ldn, tyo), for the kernel's autotuning: net.ipv4.tcp_wmem and tcp_rmem
+# are per namespace. One connection carries at most its send buffer per round
+# trip; Tokyo at 20k/s of 1,400 B over 230 ms holds ~6.6 MB in flight, and
+# Linux counts each segment's overhead against the buffer too, so twice that
+# and some: 32 MiB. 0 leaves whatever the host has (a new namespace copies
+# the host's values).
+TCP_BUF_MAX=${LAB_TCP_BUF_MAX:-33554432}
+
 # The VPC bridges' IGMP querier: a general query every 120 s, as the Transit
 # Gateway sends (in centiseconds; the IGMP scenario shortens it to see a refresh).
 QUERY_INTERVAL_CS=${LAB_QUERY_INTERVAL_CS:-12000}

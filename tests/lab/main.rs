@@ -29,6 +29,7 @@ mod s10_dc_host_killed;
 mod s11_dc_link_cut;
 mod s12_loss_on_both_paths;
 mod s13_merged_against_each_path;
+mod s14_long_path;
 mod s1_happy_path;
 mod s2_igmp;
 mod s3_egress_restart;
