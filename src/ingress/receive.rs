@@ -68,38 +68,36 @@ pub(super) async fn receive(
                     "the kernel dropped datagrams at the multicast socket (its buffer was full); raise --rcvbuf and net.core.rmem_max, or find what kept the relay from reading"
                 );
             }
-            let head = {
-                let mut ring = window.ring.lock().expect("window lock");
-                for i in 0..n {
-                    let (m, payload) = batch.get(i);
-                    if m.truncated {
-                        stats.dropped(DropReason::Truncated, 1);
-                        warn_limited!(odd, from = %m.src, max = cfg.max_datagram, "datagram longer than max_datagram dropped");
-                        continue;
-                    }
-                    let Some(g) = m.dst.and_then(|d| groups.iter().position(|g| *g == d)) else {
-                        stats.dropped(DropReason::NotJoined, 1);
-                        warn_limited!(odd, from = %m.src, port, "datagram for a group this feed did not join dropped");
-                        continue;
-                    };
-                    let group = SocketAddrV4::new(groups[g], port);
-                    ring.push(m.kernel_ns.unwrap_or(now), group, m.src, payload);
-                    per_group[g].datagrams_in.inc();
-                    per_group[g].bytes_in.inc_by(payload.len() as u64);
-                    count += 1;
-                    bytes += payload.len() as u64;
+            let mut ring = window.ring.lock().expect("window lock");
+            for i in 0..n {
+                let (m, payload) = batch.get(i);
+                if m.truncated {
+                    stats.dropped(DropReason::Truncated, 1);
+                    warn_limited!(odd, from = %m.src, max = cfg.max_datagram, "datagram longer than max_datagram dropped");
+                    continue;
                 }
-                stats.buffer_bytes.set(ring.bytes() as i64);
-                ring.next_seq()
-            };
+                let Some(g) = m.dst.and_then(|d| groups.iter().position(|g| *g == d)) else {
+                    stats.dropped(DropReason::NotJoined, 1);
+                    warn_limited!(odd, from = %m.src, port, "datagram for a group this feed did not join dropped");
+                    continue;
+                };
+                let group = SocketAddrV4::new(groups[g], port);
+                ring.push(m.kernel_ns.unwrap_or(now), group, m.src, payload);
+                per_group[g].datagrams_in.inc();
+                per_group[g].bytes_in.inc_by(payload.len() as u64);
+                count += 1;
+                bytes += payload.len() as u64;
+            }
+            let head = ring.next_seq();
+            stats.buffer_bytes.set(ring.bytes() as i64);
+            drop(ring);
             stats.last_in_ns.store(now, Ordering::Relaxed);
             stats.datagrams_in.inc_by(count);
             stats.bytes_in.inc_by(bytes);
             window.head.send_replace(head);
-            // Let the destinations write this batch, then read again before
-            // sleeping: at a high rate more has arrived meanwhile, and a read
-            // that finds nothing costs less than a sleep and a wake-up.
-            tokio::task::yield_now().await;
+            if n < batch.capacity() {
+                break;
+            }
         }
     }
 }
