@@ -77,6 +77,10 @@ locals {
 
     ulimits = [{ name = "nofile", softLimit = 65536, hardLimit = 65536 }]
 
+    # The link's receive buffer must hold twice the bandwidth-delay product
+    # (DEPLOY.md section 5): a namespaced sysctl, which awsvpc tasks may set.
+    systemControls = [{ namespace = "net.ipv4.tcp_rmem", value = "4096 131072 ${var.tcp_rmem_max}" }]
+
     logConfiguration = {
       logDriver = "awslogs"
       options = {

@@ -343,6 +343,17 @@ variable "task_memory" {
   default     = 1024
 }
 
+variable "tcp_rmem_max" {
+  description = "The task's net.ipv4.tcp_rmem maximum, bytes: at least twice the link's peak bandwidth-delay product (`mcast-relay doctor --role egress --rtt ... --peak-rate ...` computes it). 32 MiB carries London to Tokyo (230 ms) at 20k/s of 1,400 B."
+  type        = number
+  default     = 33554432
+
+  validation {
+    condition     = var.tcp_rmem_max >= 131072 && var.tcp_rmem_max <= 1073741824 && floor(var.tcp_rmem_max) == var.tcp_rmem_max
+    error_message = "tcp_rmem_max must be a whole number of bytes from 131072 (the default buffer) to 1 GiB."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the CloudWatch log group that holds the relay's logs and EMF lines."
   type        = number

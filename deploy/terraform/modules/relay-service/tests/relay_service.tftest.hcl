@@ -161,6 +161,10 @@ run "task_definition_hardened_and_keyed" {
     error_message = "The container drops every capability and adds none."
   }
   assert {
+    condition     = jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].systemControls == [{ namespace = "net.ipv4.tcp_rmem", value = "4096 131072 33554432" }]
+    error_message = "The task raises its tcp_rmem maximum to 32 MiB, for the long path's bandwidth-delay product."
+  }
+  assert {
     condition     = jsondecode(aws_ecs_task_definition.relay.container_definitions)[0].readonlyRootFilesystem == true
     error_message = "Read-only root filesystem."
   }
