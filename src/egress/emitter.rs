@@ -5,17 +5,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddrV4;
+use std::net::UdpSocket;
 use std::ops::Range;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
-
 use crate::clock::now_ns;
 use crate::config::EgressFeed;
 use crate::net::addr::remap;
-use crate::net::batch::SendBatch;
+use crate::net::batch::{self, SendBatch};
 use crate::obs::metrics::{DropReason, FeedStats, GroupStats};
 
 /// Per-group counter handles kept; past this, looked up each time.
@@ -48,6 +46,7 @@ impl Refusal {
 }
 
 pub struct Emitter {
+    /// Non-blocking and not kept in epoll (see [`batch::writable`]).
     sock: UdpSocket,
     batch: SendBatch,
     pending: Vec<(SocketAddrV4, Range<usize>)>,
@@ -123,17 +122,17 @@ impl Emitter {
     pub async fn flush(&mut self, buf: &[u8]) {
         let mut done = 0;
         while done < self.pending.len() {
-            let (sock, batch, pending) = (&self.sock, &mut self.batch, &self.pending[done..]);
-            let r = sock.try_io(Interest::WRITABLE, || {
-                batch.send(sock.as_fd(), buf, pending)
-            });
-            match r {
+            let pending = &self.pending[done..];
+            match self.batch.send(self.sock.as_fd(), buf, pending) {
                 Ok(n) => {
                     self.sent(done, n);
                     done += n;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    let _ = self.sock.writable().await;
+                    if let Err(e) = batch::writable(self.sock.as_fd()).await {
+                        tracing::debug!(error = %e, "multicast socket: waiting for room failed; retrying in 1 ms");
+                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    }
                 }
                 Err(e) => {
                     // The first datagram of the rest failed: count it and go on.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::EgressFeed;
@@ -71,12 +71,8 @@ impl Egress {
             let sock = mcast::emitter(&iface, cfg.ttl, cfg.sndbuf.get())
                 .context("multicast send socket")?;
             let stats = obs.metrics.feed(&cfg.feed, "egress");
-            let emitter = Emitter::new(
-                UdpSocket::from_std(sock)?,
-                mcast::max_payload(&iface),
-                cfg.clone(),
-                stats.clone(),
-            );
+            let emitter =
+                Emitter::new(sock, mcast::max_payload(&iface), cfg.clone(), stats.clone());
             let link = obs
                 .links
                 .add(&obs.metrics, &cfg.feed, "egress", &cfg.listen.to_string());

@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use libc::{SO_BUSY_POLL, SOL_SOCKET};
-use tokio::net::UdpSocket;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::IngressFeed;
-use crate::net::batch::{get_int, set_int};
+use crate::net::batch::{self, get_int, set_int};
 use crate::net::mcast::{self, Iface, Membership};
 use crate::net::tls;
 use crate::obs::Obs;
@@ -55,7 +56,7 @@ pub async fn run(cfg: IngressFeed, obs: Obs, shutdown: CancellationToken) -> any
     Ok(())
 }
 
-type Sockets = Vec<(Arc<UdpSocket>, u16, Vec<Ipv4Addr>)>;
+type Sockets = Vec<(Arc<AsyncFd<std::net::UdpSocket>>, u16, Vec<Ipv4Addr>)>;
 
 /// An ingress feed with its groups joined, not yet sending.
 pub struct Ingress {
@@ -93,7 +94,11 @@ impl Ingress {
             }
             // As the socket has it, so the log says what took effect.
             busy_poll = get_int(fd, SOL_SOCKET, SO_BUSY_POLL).unwrap_or(0);
-            sockets.push((Arc::new(UdpSocket::from_std(sock)?), port, groups));
+            sockets.push((
+                Arc::new(batch::register(sock, Interest::READABLE)?),
+                port,
+                groups,
+            ));
         }
         tracing::info!(feed = %cfg.feed, sender = %cfg.sender_name(), iface = %iface.name, groups = cfg.groups.len(), dests = ?cfg.dests, busy_poll_us = busy_poll, "ingress joined");
         obs.health.ready();
@@ -197,7 +202,7 @@ impl Ingress {
         while tasks.join_next().await.is_some() {}
         for (sock, _, groups) in &sockets {
             for g in groups {
-                let _ = mcast::leave(sock, *g, &iface, how);
+                let _ = mcast::leave(sock.get_ref(), *g, &iface, how);
             }
         }
         stop_dests.cancel();

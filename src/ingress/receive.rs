@@ -1,13 +1,12 @@
 //! The receive half: multicast in, each datagram framed into the window once.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
+use tokio::io::unix::AsyncFd;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ns;
@@ -21,7 +20,7 @@ use crate::warn_limited;
 use super::Window;
 
 pub(super) async fn receive(
-    sock: Arc<UdpSocket>,
+    sock: Arc<AsyncFd<UdpSocket>>,
     port: u16,
     groups: Vec<Ipv4Addr>,
     cfg: IngressFeed,
@@ -39,14 +38,17 @@ pub(super) async fn receive(
     // The socket's drop count as last seen (the kernel's, cumulative).
     let mut dropped_before = 0u32;
     loop {
-        tokio::select! {
-            r = sock.readable() => if r.is_err() { return },
+        let mut ready = tokio::select! {
+            r = sock.readable() => match r { Ok(g) => g, Err(_) => return },
             _ = stop.cancelled() => return,
-        }
+        };
         loop {
-            let n = match sock.try_io(Interest::READABLE, || batch.recv(sock.as_fd())) {
+            let n = match batch.recv(sock.get_ref().as_fd()) {
                 Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    ready.clear_ready();
+                    break;
+                }
                 Err(e) => {
                     warn_limited!(odd, error = %e, port, "multicast receive failed");
                     break;
@@ -96,6 +98,10 @@ pub(super) async fn receive(
             stats.bytes_in.inc_by(bytes);
             window.head.send_replace(head);
             if n < batch.capacity() {
+                // A short read emptied the queue: wait for the next edge rather
+                // than pay a recvmmsg that finds nothing (one per wake-up).
+                // A datagram that came after it raised a new one.
+                ready.clear_ready();
                 break;
             }
         }
@@ -105,7 +111,7 @@ pub(super) async fn receive(
 /// Join again when the interface comes back (an ENI re-attached, a device
 /// re-created): the kernel drops memberships with the device.
 pub(super) async fn keep_memberships(
-    sockets: Vec<(Arc<UdpSocket>, u16, Vec<Ipv4Addr>)>,
+    sockets: super::Sockets,
     spec: String,
     mut current: Iface,
     how: Membership,
@@ -123,7 +129,7 @@ pub(super) async fn keep_memberships(
                 let mut joined = 0;
                 for (sock, _, groups) in &sockets {
                     for g in groups {
-                        match mcast::join(sock, *g, &now, how) {
+                        match mcast::join(sock.get_ref(), *g, &now, how) {
                             Ok(_) => joined += 1,
                             Err(e) => tracing::warn!(error = %e, group = %g, "rejoin failed"),
                         }

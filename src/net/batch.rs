@@ -1,5 +1,6 @@
-//! The crate's only `unsafe`: batched `recvmmsg`/`sendmmsg` and a few socket
-//! options the safe crates do not offer.
+//! The crate's only `unsafe`: batched `recvmmsg`/`sendmmsg`, a few socket
+//! options the safe crates do not offer, and registering a socket with the
+//! runtime for one interest only (tokio's registration is `unsafe`).
 //!
 //! Why: one syscall per datagram is what caps socat and udp-over-tcp. Why it is
 //! sound: every pointer handed to the kernel points into buffers owned by the
@@ -14,6 +15,9 @@ use std::mem::{size_of, zeroed};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::ops::Range;
 use std::os::fd::{AsRawFd, BorrowedFd};
+
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 
 const CTRL_LEN: usize = 128;
 
@@ -267,6 +271,31 @@ pub fn get_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i32> {
     }
 }
 
+/// `sock` registered with the runtime for `interest` only (a receive socket
+/// needs no writability events).
+pub fn register(
+    sock: std::net::UdpSocket,
+    interest: Interest,
+) -> io::Result<AsyncFd<std::net::UdpSocket>> {
+    // SAFETY: the AsyncFd owns the socket, so the descriptor stays open and
+    // the same for as long as the registration lives.
+    Ok(unsafe { AsyncFd::register_with_interest(sock, interest) }?)
+}
+
+/// Wait until `fd` is writable, registered with the runtime only for this
+/// wait. A UDP socket kept in epoll gets an event each time the kernel frees
+/// a datagram it sent (at once on the loopback, after the NIC sent it
+/// otherwise), so every `sendmmsg` left one behind and the next `epoll_wait`
+/// returned at once with it: a syscall per batch for nothing. An epoll ADD
+/// reports a socket that is already writable, so no wake-up is lost.
+pub async fn writable(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: the borrow keeps the descriptor open and the same for `'_`, and
+    // the AsyncFd is dropped before this function returns.
+    let reg = unsafe { AsyncFd::register_with_interest(fd, Interest::WRITABLE) }?;
+    let _ready = reg.writable().await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,5 +338,58 @@ mod tests {
             rb.recv(rx.as_fd()).unwrap_err().kind(),
             io::ErrorKind::WouldBlock
         );
+    }
+
+    #[tokio::test]
+    async fn writable_waits_for_room_and_sees_it_come() {
+        use std::os::unix::net::UnixDatagram;
+        // A UDP socket's buffer cannot be filled on the loopback (it frees
+        // each datagram as it sends it); a datagram socket pair's can.
+        let (tx, rx) = UnixDatagram::pair().unwrap();
+        tx.set_nonblocking(true).unwrap();
+        rx.set_nonblocking(true).unwrap();
+        let five = std::time::Duration::from_secs(5);
+        // A socket with room is writable at once: the registration reports it.
+        tokio::time::timeout(five, writable(tx.as_fd()))
+            .await
+            .expect("writable at once")
+            .unwrap();
+        let mut sent = 0;
+        while sent < 100_000 {
+            match tx.send(&[7u8; 1024]) {
+                Ok(_) => sent += 1,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("send: {e}"),
+            }
+        }
+        assert!(sent > 0 && sent < 100_000, "the buffer filled after {sent}");
+        let wait = writable(tx.as_fd());
+        tokio::pin!(wait);
+        assert!(
+            poll_once(wait.as_mut()).await.is_none(),
+            "a full socket is not writable"
+        );
+        let mut b = [0u8; 2048];
+        let mut got = 0;
+        while rx.recv(&mut b).is_ok() {
+            got += 1;
+        }
+        assert_eq!(got, sent);
+        tokio::time::timeout(five, wait)
+            .await
+            .expect("writable once the receiver read")
+            .unwrap();
+        assert!(tx.send(b"again").is_ok());
+    }
+
+    /// Poll `f` once: its output if it is ready.
+    async fn poll_once<F: std::future::Future + Unpin>(mut f: F) -> Option<F::Output> {
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut f).poll(cx) {
+                std::task::Poll::Ready(v) => Some(v),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
     }
 }
