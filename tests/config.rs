@@ -66,6 +66,7 @@ fn sample(role: &str, id: &str) -> Option<Sample> {
         (_, "degraded_after") => s("3s", "3"),
         (_, "threads") => s("2", "2"),
         (_, "cpus") => s("0", r#""0""#),
+        (_, "cpu_dma_latency_us") => s("7", "7"),
         (_, "iface") => s("127.0.0.1", r#""127.0.0.1""#),
         (_, "insecure_no_auth") => KEYLESS,
         (_, "batch") => s("32", "32"),

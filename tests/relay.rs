@@ -579,3 +579,57 @@ fn a_relay_whose_stderr_is_gone_still_stops_on_sigterm() {
         "stopped cleanly on SIGTERM: {status:?}"
     );
 }
+
+/// The CPU latency limit now in force, µs (a native-endian i32).
+fn cpu_dma_latency() -> i32 {
+    use std::io::Read;
+    let mut b = [0u8; 4];
+    std::fs::File::open("/dev/cpu_dma_latency")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .expect("/dev/cpu_dma_latency reads");
+    i32::from_ne_bytes(b)
+}
+
+#[test]
+fn cpu_dma_latency_us_is_held_while_the_relay_runs_and_released_after() {
+    if !root_or_skip("to open /dev/cpu_dma_latency") {
+        return;
+    }
+    let before = cpu_dma_latency();
+    // A limit already at or below ours would hide whether ours took effect.
+    assert!(before > 7, "something already holds a limit of {before} µs");
+    let http = free_tcp();
+    let child = std::process::Command::new(BIN)
+        .args([
+            "egress",
+            "--listen",
+            "e=127.0.0.1:0",
+            "--iface",
+            "lo",
+            "--allow",
+            "239.38.0.0/16",
+        ])
+        .args([
+            "--http",
+            &format!("127.0.0.1:{http}"),
+            "--cpu-dma-latency-us",
+            "7",
+        ])
+        .env("MCAST_RELAY_KEY", test_key())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let p = Proc::adopt(child, "egress");
+    assert!(eventually(Duration::from_secs(5), || get(http, "/readyz")
+        .is_some_and(|r| r.0 == 200)));
+    assert_eq!(cpu_dma_latency(), 7, "the relay holds its request");
+    p.signal(nix::sys::signal::Signal::SIGTERM);
+    let (status, _) = p.wait(Duration::from_secs(5));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    assert_eq!(
+        cpu_dma_latency(),
+        before,
+        "the request went with the process"
+    );
+}

@@ -144,6 +144,9 @@ impl Relay {
         if let Some(cpus) = &self.loaded.config.cpus {
             pin(cpus)?;
         }
+        if let Some(us) = self.loaded.config.cpu_dma_latency_us {
+            hold_cpu_latency(us)?;
+        }
         raise_nofile();
         Ok(())
     }
@@ -188,6 +191,29 @@ fn pin(cpus: &CpuList) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cpus {cpus}: {e} (flag --cpus)"))
 }
 
+/// The CPU latency request, held open until the process exits: the kernel
+/// withdraws it when the descriptor closes.
+static CPU_LATENCY: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+
+/// Ask that no core take longer than `us` µs to wake (PM QoS), as tuned's
+/// latency-performance profile does.
+fn hold_cpu_latency(us: u32) -> anyhow::Result<()> {
+    use std::io::Write;
+    let path = "/dev/cpu_dma_latency";
+    let err = |e: std::io::Error| {
+        anyhow::anyhow!(
+            "cpu_dma_latency_us {us}: {path}: {e} (it is root's: run as root, or drop --cpu-dma-latency-us)"
+        )
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(err)?;
+    f.write_all(&(us as i32).to_ne_bytes()).map_err(err)?;
+    let _ = CPU_LATENCY.set(f);
+    Ok(())
+}
+
 pub(super) fn env_var(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
@@ -196,6 +222,12 @@ pub(super) fn env_var(k: &str) -> Option<String> {
 async fn run_relays(cfg: Config) -> anyhow::Result<ExitCode> {
     logs::init(cfg.log_format);
     tracing::info!(version = super::VERSION, "mcast-relay starting");
+    if let Some(us) = cfg.cpu_dma_latency_us {
+        tracing::info!(
+            us,
+            "holding a CPU latency request (/dev/cpu_dma_latency) until exit"
+        );
+    }
     crate::obs::set_default_degraded_after(cfg.degraded_after.get());
     let obs = Obs::default();
     let stop = CancellationToken::new();

@@ -151,6 +151,14 @@ pub struct Config {
     #[arg(long, env = "MCAST_RELAY_CPUS")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpus: Option<CpuList>,
+    /// Hold a CPU latency request of this many µs (/dev/cpu_dma_latency)
+    /// while running: 0 keeps idle cores polling instead of halting, which
+    /// makes wake-ups cheaper and faster at the cost of power. For dedicated
+    /// hosts (needs root); see docs/PERFORMANCE.md.
+    #[arg(long, env = "MCAST_RELAY_CPU_DMA_LATENCY_US", value_name = "US",
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_dma_latency_us: Option<u32>,
     #[arg(skip)]
     #[serde(default)]
     pub ingress: Vec<IngressFeed>,

@@ -102,6 +102,6 @@ pub(super) fn check(qos: &Qos, idle: Option<&Idle>) -> Check {
         format!(
             "/dev/cpu_dma_latency holds {shown}: nothing keeps cores out of the deep C-states (see cpuidle). Fine for a shared host"
         ),
-        "on a dedicated host only: tuned-adm profile latency-performance, or keep a process holding /dev/cpu_dma_latency open with 0 written to it (the limit lasts while it stays open)".into(),
+        "on a dedicated host only: run the relay with --cpu-dma-latency-us 0 (it holds the request while it runs), or tuned-adm profile latency-performance".into(),
     )
 }
