@@ -12,6 +12,7 @@ MIB = 1 << 20
 TITLES = {
     "direct": "direct kernel path (no relay)",
     "relay": "mcast-relay",
+    "relay-lowlat": "mcast-relay, --cpu-dma-latency-us 0",
     "relay-tls": "mcast-relay, TLS",
     "relay-clear": "mcast-relay, --no-encrypt",
     "relay-v1": "mcast-relay v1 (d709db5, no record authentication)",
