@@ -982,7 +982,11 @@ METHOD = """## Method
   egress --map A=B` -> receiver on B. *TLS*: the same with a CA and a server
   certificate made by `openssl` (egress `--tls-cert/--tls-key`, ingress
   `--tls-ca --tls-server-name localhost`). *--no-encrypt*: the same as
-  mcast-relay with `--no-encrypt` on the ingress. *v1*: the previous release
+  mcast-relay with `--no-encrypt` on the ingress. *--cpu-dma-latency-us 0*:
+  mcast-relay with that flag on both processes, which hold a CPU latency
+  request while they run: idle cores poll instead of halting, for every
+  process on the machine (publisher and receiver too); the setting for
+  dedicated hosts, outside issue 17's targets. *v1*: the previous release
   (git d709db5, protocol v1: HMAC handshake, no record authentication), built
   by `bench/run` from that commit into `bench/.tools/v1` and run with the same
   flags. Every mcast-relay path has a key file (`--key-file`) on both sides,
