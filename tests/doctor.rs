@@ -902,7 +902,7 @@ fn deep_c_states_pm_qos_and_the_governor_warn_at_most() {
         "{fix}"
     );
     assert!(
-        fix.contains("/dev/cpu_dma_latency open with 0 written"),
+        fix.contains("run the relay with --cpu-dma-latency-us 0"),
         "{fix}"
     );
     assert_eq!(code, 0, "never a failure");

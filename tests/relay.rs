@@ -540,23 +540,25 @@ fn a_source_specific_ingress_relays_only_its_source() {
     );
 }
 
+/// An egress on the loopback, keyed by the environment, its HTTP on `http`.
+fn loopback_egress(http: u16) -> std::process::Command {
+    let mut c = std::process::Command::new(BIN);
+    c.args(["egress", "--listen", "e=127.0.0.1:0", "--iface", "lo"])
+        .args([
+            "--allow",
+            "239.38.0.0/16",
+            "--http",
+            &format!("127.0.0.1:{http}"),
+        ]);
+    c
+}
+
 #[test]
 fn a_relay_whose_stderr_is_gone_still_stops_on_sigterm() {
     // A closed log pipe made tracing-subscriber panic in whichever task logged
     // next; the SIGTERM task was one of them, so the relay never stopped.
     let http = free_tcp();
-    let mut child = std::process::Command::new(BIN)
-        .args([
-            "egress",
-            "--listen",
-            "e=127.0.0.1:0",
-            "--iface",
-            "lo",
-            "--allow",
-            "239.38.0.0/16",
-            "--http",
-            &format!("127.0.0.1:{http}"),
-        ])
+    let mut child = loopback_egress(http)
         .env("RUST_LOG", "info")
         .env("MCAST_RELAY_KEY", test_key())
         .stdout(std::process::Stdio::null())
@@ -599,22 +601,8 @@ fn cpu_dma_latency_us_is_held_while_the_relay_runs_and_released_after() {
     // A limit already at or below ours would hide whether ours took effect.
     assert!(before > 7, "something already holds a limit of {before} µs");
     let http = free_tcp();
-    let child = std::process::Command::new(BIN)
-        .args([
-            "egress",
-            "--listen",
-            "e=127.0.0.1:0",
-            "--iface",
-            "lo",
-            "--allow",
-            "239.38.0.0/16",
-        ])
-        .args([
-            "--http",
-            &format!("127.0.0.1:{http}"),
-            "--cpu-dma-latency-us",
-            "7",
-        ])
+    let child = loopback_egress(http)
+        .args(["--cpu-dma-latency-us", "7"])
         .env("MCAST_RELAY_KEY", test_key())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
