@@ -156,12 +156,10 @@ impl Emitter {
     fn sent(&mut self, from: usize, n: usize) {
         let now = now_ns();
         let sent = &self.pending[from..from + n];
-        let bytes: u64 = sent.iter().map(|(_, r)| r.len() as u64).sum();
-        self.stats.datagrams_out.inc_by(n as u64);
-        self.stats.bytes_out.inc_by(bytes);
         for &recv_ns in &self.recv_ns[from..from + n] {
             self.stats.latency.observe_ns(now.saturating_sub(recv_ns));
         }
+        let mut bytes = 0;
         for run in sent.chunk_by(|a, b| a.0 == b.0) {
             let dst = run[0].0;
             let len: u64 = run.iter().map(|(_, r)| r.len() as u64).sum();
@@ -176,7 +174,10 @@ impl Emitter {
             };
             g.datagrams_out.inc_by(run.len() as u64);
             g.bytes_out.inc_by(len);
+            bytes += len;
         }
+        self.stats.datagrams_out.inc_by(n as u64);
+        self.stats.bytes_out.inc_by(bytes);
         self.stats
             .last_in_ns
             .store(now, std::sync::atomic::Ordering::Relaxed);
