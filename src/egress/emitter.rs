@@ -1,7 +1,8 @@
 //! Emitting a feed's datagrams as multicast: remap (`--map`), extra copies
 //! (`--fanout`), the guard (multicast only, `--allow`, never fragmented), and
 //! batches sent with one `sendmmsg`, pointing straight into the buffer the
-//! datagrams were read into.
+//! datagrams were read into (runs of one size to one group as one segmented
+//! message where the kernel takes UDP GSO: `net::batch::SendBatch::with_gso`).
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddrV4;
@@ -66,8 +67,8 @@ impl Emitter {
         stats: Arc<FeedStats>,
     ) -> Emitter {
         Emitter {
+            batch: SendBatch::with_gso(cfg.batch, sock.as_fd()),
             sock,
-            batch: SendBatch::new(cfg.batch),
             pending: Vec::with_capacity(cfg.batch),
             recv_ns: Vec::with_capacity(cfg.batch),
             warned: HashSet::new(),

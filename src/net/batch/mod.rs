@@ -13,11 +13,13 @@
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::ops::Range;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
+
+mod send;
+pub use send::SendBatch;
 
 const CTRL_LEN: usize = 128;
 
@@ -156,81 +158,6 @@ fn parse_cmsgs(h: &libc::msghdr) -> (Option<Ipv4Addr>, Option<u64>, Option<u32>)
     (dst, ts, ovfl)
 }
 
-/// Reusable headers for `sendmmsg`.
-pub struct SendBatch {
-    names: Vec<libc::sockaddr_in>,
-    iovs: Vec<libc::iovec>,
-    hdrs: Vec<libc::mmsghdr>,
-}
-
-// SAFETY: as for RecvBatch; pointers are rewritten before each call.
-unsafe impl Send for SendBatch {}
-
-impl SendBatch {
-    pub fn new(n: usize) -> Self {
-        SendBatch {
-            // SAFETY: plain C structs; all-zero is a valid value.
-            names: vec![unsafe { zeroed() }; n],
-            iovs: vec![unsafe { zeroed() }; n],
-            hdrs: vec![unsafe { zeroed() }; n],
-        }
-    }
-
-    pub fn capacity(&self) -> usize {
-        self.hdrs.len()
-    }
-
-    /// Send `items` (destination, range of `buf`) in one call without blocking;
-    /// returns how many went. At most `capacity()` items are tried.
-    pub fn send(
-        &mut self,
-        fd: BorrowedFd<'_>,
-        buf: &[u8],
-        items: &[(SocketAddrV4, Range<usize>)],
-    ) -> io::Result<usize> {
-        let n = items.len().min(self.hdrs.len());
-        if n == 0 {
-            return Ok(0);
-        }
-        for (i, (dst, r)) in items[..n].iter().enumerate() {
-            let chunk = &buf[r.clone()];
-            self.names[i] = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: dst.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(*dst.ip()).to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            self.iovs[i] = libc::iovec {
-                iov_base: chunk.as_ptr() as *mut libc::c_void,
-                iov_len: chunk.len(),
-            };
-            let h = &mut self.hdrs[i].msg_hdr;
-            h.msg_name = &mut self.names[i] as *mut _ as *mut libc::c_void;
-            h.msg_namelen = size_of::<libc::sockaddr_in>() as u32;
-            h.msg_iov = &mut self.iovs[i];
-            h.msg_iovlen = 1;
-            h.msg_control = std::ptr::null_mut();
-            h.msg_controllen = 0;
-            h.msg_flags = 0;
-        }
-        // SAFETY: n headers point at `buf` (borrowed for this call) and our own arrays.
-        let sent = unsafe {
-            libc::sendmmsg(
-                fd.as_raw_fd(),
-                self.hdrs.as_mut_ptr(),
-                n as u32,
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if sent < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(sent as usize)
-    }
-}
-
 /// Set an integer socket option.
 pub fn set_int(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> io::Result<()> {
     // SAFETY: passes a pointer to a live i32 and its size.
@@ -297,99 +224,4 @@ pub async fn writable(fd: BorrowedFd<'_>) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::UdpSocket;
-    use std::os::fd::AsFd;
-
-    #[test]
-    fn a_batch_round_trips_on_loopback() {
-        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        set_int(rx.as_fd(), libc::IPPROTO_IP, libc::IP_PKTINFO, 1).unwrap();
-        set_int(rx.as_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1).unwrap();
-        let to = match rx.local_addr().unwrap() {
-            std::net::SocketAddr::V4(a) => a,
-            _ => unreachable!(),
-        };
-        let buf = b"onetwothree-and-a-long-one".to_vec();
-        let items = vec![(to, 0..3), (to, 3..6), (to, 6..buf.len())];
-        let mut sb = SendBatch::new(8);
-        assert_eq!(sb.send(tx.as_fd(), &buf, &items).unwrap(), 3);
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        let mut rb = RecvBatch::new(8, 8);
-        assert_eq!(rb.recv(rx.as_fd()).unwrap(), 3);
-        let (m, p) = rb.get(0);
-        assert_eq!(p, b"one");
-        assert_eq!(m.dst, Some(Ipv4Addr::LOCALHOST));
-        assert!(m.kernel_ns.unwrap() > 1_600_000_000_000_000_000);
-        assert_eq!(
-            m.src,
-            match tx.local_addr().unwrap() {
-                std::net::SocketAddr::V4(a) => a,
-                _ => unreachable!(),
-            }
-        );
-        assert_eq!(rb.get(1).1, b"two");
-        let (m, p) = rb.get(2);
-        assert!(m.truncated, "20 bytes into an 8-byte slot");
-        assert_eq!(p, b"three-an");
-        assert_eq!(
-            rb.recv(rx.as_fd()).unwrap_err().kind(),
-            io::ErrorKind::WouldBlock
-        );
-    }
-
-    #[tokio::test]
-    async fn writable_waits_for_room_and_sees_it_come() {
-        use std::os::unix::net::UnixDatagram;
-        // A UDP socket's buffer cannot be filled on the loopback (it frees
-        // each datagram as it sends it); a datagram socket pair's can.
-        let (tx, rx) = UnixDatagram::pair().unwrap();
-        tx.set_nonblocking(true).unwrap();
-        rx.set_nonblocking(true).unwrap();
-        let five = std::time::Duration::from_secs(5);
-        // A socket with room is writable at once: the registration reports it.
-        tokio::time::timeout(five, writable(tx.as_fd()))
-            .await
-            .expect("writable at once")
-            .unwrap();
-        let mut sent = 0;
-        while sent < 100_000 {
-            match tx.send(&[7u8; 1024]) {
-                Ok(_) => sent += 1,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => panic!("send: {e}"),
-            }
-        }
-        assert!(sent > 0 && sent < 100_000, "the buffer filled after {sent}");
-        let wait = writable(tx.as_fd());
-        tokio::pin!(wait);
-        assert!(
-            poll_once(wait.as_mut()).await.is_none(),
-            "a full socket is not writable"
-        );
-        let mut b = [0u8; 2048];
-        let mut got = 0;
-        while rx.recv(&mut b).is_ok() {
-            got += 1;
-        }
-        assert_eq!(got, sent);
-        tokio::time::timeout(five, wait)
-            .await
-            .expect("writable once the receiver read")
-            .unwrap();
-        assert!(tx.send(b"again").is_ok());
-    }
-
-    /// Poll `f` once: its output if it is ready.
-    async fn poll_once<F: std::future::Future + Unpin>(mut f: F) -> Option<F::Output> {
-        std::future::poll_fn(|cx| {
-            std::task::Poll::Ready(match std::pin::Pin::new(&mut f).poll(cx) {
-                std::task::Poll::Ready(v) => Some(v),
-                std::task::Poll::Pending => None,
-            })
-        })
-        .await
-    }
-}
+mod tests;
