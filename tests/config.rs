@@ -51,6 +51,13 @@ const SWITCH_OFF: Sample = Sample {
     keyless: false,
 };
 
+const SWITCH_ON: Sample = Sample {
+    value: None,
+    toml: "true",
+    needs: "",
+    keyless: false,
+};
+
 const KEYLESS: Sample = Sample {
     value: None,
     toml: "true",
@@ -67,6 +74,7 @@ fn sample(role: &str, id: &str) -> Option<Sample> {
         (_, "threads") => s("2", "2"),
         (_, "cpus") => s("0", r#""0""#),
         (_, "cpu_dma_latency_us") => s("7", "7"),
+        (_, "spin") => SWITCH_ON,
         (_, "iface") => s("127.0.0.1", r#""127.0.0.1""#),
         (_, "insecure_no_auth") => KEYLESS,
         (_, "batch") => s("32", "32"),

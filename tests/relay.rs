@@ -621,3 +621,72 @@ fn cpu_dma_latency_us_is_held_while_the_relay_runs_and_released_after() {
         "the request went with the process"
     );
 }
+
+/// utime + stime of process `pid`, in seconds (/proc/PID/stat, 100 ticks a second).
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name, which ends at the last ')': state is
+    // field 3, utime and stime are fields 14 and 15.
+    let rest: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = rest[11].parse::<u64>().unwrap() + rest[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
+/// The share of a core `pid` uses over half a second.
+fn core_share(pid: u32) -> f64 {
+    let (c0, t0) = (cpu_secs(pid), Instant::now());
+    std::thread::sleep(Duration::from_millis(500));
+    (cpu_secs(pid) - c0) / t0.elapsed().as_secs_f64()
+}
+
+#[test]
+fn a_spinning_egress_never_sleeps_and_still_carries_the_feed_byte_identical() {
+    let port = free_udp();
+    let src = sa(&format!("239.31.7.1:{port}"));
+    let out = sa(&format!("239.31.8.1:{port}"));
+    // One process spinning, the other not: each other's control.
+    let p = pair(
+        "spin",
+        &[src],
+        "239.31.7.0/24=239.31.8.0/24",
+        "239.31.8.0/24",
+        &[],
+        &["--spin"],
+    );
+    let (spinning, waiting) = (
+        core_share(p.egress.child.id()),
+        core_share(p.ingress.child.id()),
+    );
+    assert!(
+        spinning > 0.3,
+        "the egress spins while idle: {spinning:.2} of a core"
+    );
+    assert!(
+        waiting < 0.1,
+        "the ingress sleeps while idle: {waiting:.2} of a core"
+    );
+    let rx = Receiver::join(&[out]);
+    let tx = loopback_sender();
+    let sent: Vec<Vec<u8>> = (0..2000u32)
+        .map(|i| {
+            let len = 1 + (i as usize * 7919) % 1472;
+            (0..len).map(|j| (i as usize * 13 + j * 3) as u8).collect()
+        })
+        .collect();
+    for (i, d) in sent.iter().enumerate() {
+        tx.send_to(d, src).unwrap();
+        if i % 100 == 99 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let got = rx.collect(sent.len(), Duration::from_secs(3), Duration::from_secs(20));
+    let got = got.get(&out).cloned().unwrap_or_default();
+    assert_eq!(got.len(), sent.len(), "every datagram arrives");
+    assert!(got == sent, "bytes and order are preserved");
+    p.egress.signal(nix::sys::signal::Signal::SIGTERM);
+    let (status, logs) = p.egress.wait(Duration::from_secs(5));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "a spinning egress stops on SIGTERM: {status:?}\n{logs}"
+    );
+}

@@ -232,6 +232,10 @@ async fn run_relays(cfg: Config) -> anyhow::Result<ExitCode> {
     let obs = Obs::default();
     let stop = CancellationToken::new();
     shutdown::on_signals(stop.clone())?;
+    if cfg.spin {
+        tracing::info!("spinning: the runtime's thread polls its sockets and never sleeps");
+        tokio::spawn(spin(stop.clone()));
+    }
     let health = obs.health.clone();
     tokio::spawn(async move { health.watchdog().await });
     let (bound, _) = crate::obs::http::serve(cfg.http, obs.clone(), stop.clone())
@@ -276,4 +280,13 @@ async fn run_relays(cfg: Config) -> anyhow::Result<ExitCode> {
     }
     tracing::info!("stopped");
     Ok(if failed { Exit::Failure } else { Exit::Ok }.into())
+}
+
+/// Keep the one runtime thread from sleeping until `stop`: a task that
+/// yields in a loop makes tokio poll the sockets (epoll_wait with a zero
+/// timeout) between its turns instead of parking the thread.
+async fn spin(stop: CancellationToken) {
+    while !stop.is_cancelled() {
+        tokio::task::yield_now().await;
+    }
 }

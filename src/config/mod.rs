@@ -106,6 +106,12 @@ impl Config {
                 self.threads
             ));
         }
+        if self.spin && self.threads != 1 {
+            return err(format!(
+                "spin: it keeps one runtime thread busy, and threads is {}; set threads = 1 (flag --threads 1) or drop spin (flag --spin)",
+                self.threads
+            ));
+        }
         for (i, f) in self.ingress.iter_mut().enumerate() {
             let at = format!("ingress[{i}] (feed {:?})", f.feed);
             check_feed_name(&f.feed).map_err(|e| ConfigError(format!("{at}.feed: {e}")))?;

@@ -159,6 +159,15 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_dma_latency_us: Option<u32>,
+    /// Never sleep: the runtime's thread polls its sockets in a loop instead
+    /// of waiting to be woken, which takes the wake-up's delay (and its cost
+    /// to whoever wakes it) out of the path and takes a whole core all the
+    /// time. For hosts with a core to spare (pair it with --cpus); needs
+    /// threads = 1. See docs/PERFORMANCE.md.
+    #[arg(long, env = "MCAST_RELAY_SPIN",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub spin: bool,
     #[arg(skip)]
     #[serde(default)]
     pub ingress: Vec<IngressFeed>,

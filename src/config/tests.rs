@@ -56,6 +56,20 @@ fn errors_name_the_key_and_the_fix() {
 }
 
 #[test]
+fn spin_takes_the_one_runtime_thread_only() {
+    let spin = format!("spin = true\n{GOOD}");
+    let mut c = Config::from_toml(&spin).unwrap();
+    c.validate(&key_env).unwrap();
+    assert!(c.spin);
+    let mut c = Config::from_toml(&format!("threads = 2\n{spin}")).unwrap();
+    let e = c.validate(&key_env).unwrap_err().0;
+    assert!(
+        e.starts_with("spin:") && e.contains("threads = 1") && e.contains("--spin"),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_feed_without_a_key_is_refused_unless_insecure_on_purpose() {
     let mut c = Config::from_toml(GOOD).unwrap();
     let e = c.validate(&no_env).unwrap_err().0;
