@@ -13,6 +13,7 @@ TITLES = {
     "direct": "direct kernel path (no relay)",
     "relay": "mcast-relay",
     "relay-lowlat": "mcast-relay, --cpu-dma-latency-us 0",
+    "relay-spin": "mcast-relay, egress --spin",
     "relay-tls": "mcast-relay, TLS",
     "relay-clear": "mcast-relay, --no-encrypt",
     "relay-v1": "mcast-relay v1 (d709db5, no record authentication)",
@@ -986,7 +987,10 @@ METHOD = """## Method
   mcast-relay with that flag on both processes, which hold a CPU latency
   request while they run: idle cores poll instead of halting, for every
   process on the machine (publisher and receiver too); the setting for
-  dedicated hosts, outside issue 17's targets. *v1*: the previous release
+  dedicated hosts, outside issue 17's targets. *egress --spin*: mcast-relay
+  with the egress polling its sockets instead of sleeping (a core of its
+  own, so its CPU per datagram is a core over the rate), the ingress as
+  usual; also for dedicated hosts. *v1*: the previous release
   (git d709db5, protocol v1: HMAC handshake, no record authentication), built
   by `bench/run` from that commit into `bench/.tools/v1` and run with the same
   flags. Every mcast-relay path has a key file (`--key-file`) on both sides,
