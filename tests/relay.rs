@@ -27,10 +27,29 @@ fn datagrams_from_an_independent_sender_arrive_byte_identical_and_in_order() {
         &[],
         &[],
     );
+    let sent = varied_datagrams_arrive_identical(src, out, 3000);
+    let out_count = metric(
+        p.eg_http,
+        r#"mcast_relay_datagrams_out_total{feed="t1",role="egress"}"#,
+    );
+    assert_eq!(out_count, Some(sent as f64));
+    let per_group = format!(
+        r#"mcast_relay_group_datagrams_out_total{{feed="t1",role="egress",group="{out}"}}"#
+    );
+    assert_eq!(metric(p.eg_http, &per_group), Some(sent as f64));
+    let per_group_in = format!(
+        r#"mcast_relay_group_datagrams_in_total{{feed="t1",role="ingress",group="{src}"}}"#
+    );
+    assert_eq!(metric(p.in_http, &per_group_in), Some(sent as f64));
+}
+
+/// Send `n` datagrams to `src` (sizes from 1 byte to 1,472, contents that
+/// differ per datagram, in bursts of 100) and check that `out` gets every
+/// one byte-identical and in order. Returns how many were sent.
+fn varied_datagrams_arrive_identical(src: SocketAddrV4, out: SocketAddrV4, n: u32) -> usize {
     let rx = Receiver::join(&[out]);
     let tx = loopback_sender();
-    // Sizes from 1 byte to 1472, contents that differ per datagram.
-    let sent: Vec<Vec<u8>> = (0..3000u32)
+    let sent: Vec<Vec<u8>> = (0..n)
         .map(|i| {
             let len = 1 + (i as usize * 7919) % 1472;
             (0..len).map(|j| (i as usize * 31 + j * 7) as u8).collect()
@@ -46,19 +65,7 @@ fn datagrams_from_an_independent_sender_arrive_byte_identical_and_in_order() {
     let got = got.get(&out).cloned().unwrap_or_default();
     assert_eq!(got.len(), sent.len(), "every datagram arrives");
     assert!(got == sent, "bytes and order are preserved");
-    let out_count = metric(
-        p.eg_http,
-        r#"mcast_relay_datagrams_out_total{feed="t1",role="egress"}"#,
-    );
-    assert_eq!(out_count, Some(sent.len() as f64));
-    let per_group = format!(
-        r#"mcast_relay_group_datagrams_out_total{{feed="t1",role="egress",group="{out}"}}"#
-    );
-    assert_eq!(metric(p.eg_http, &per_group), Some(sent.len() as f64));
-    let per_group_in = format!(
-        r#"mcast_relay_group_datagrams_in_total{{feed="t1",role="ingress",group="{src}"}}"#
-    );
-    assert_eq!(metric(p.in_http, &per_group_in), Some(sent.len() as f64));
+    sent.len()
 }
 
 /// Replay the real Deribit capture through the relay and compare per group.
@@ -665,24 +672,7 @@ fn a_spinning_egress_never_sleeps_and_still_carries_the_feed_byte_identical() {
         waiting < 0.1,
         "the ingress sleeps while idle: {waiting:.2} of a core"
     );
-    let rx = Receiver::join(&[out]);
-    let tx = loopback_sender();
-    let sent: Vec<Vec<u8>> = (0..2000u32)
-        .map(|i| {
-            let len = 1 + (i as usize * 7919) % 1472;
-            (0..len).map(|j| (i as usize * 13 + j * 3) as u8).collect()
-        })
-        .collect();
-    for (i, d) in sent.iter().enumerate() {
-        tx.send_to(d, src).unwrap();
-        if i % 100 == 99 {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-    let got = rx.collect(sent.len(), Duration::from_secs(3), Duration::from_secs(20));
-    let got = got.get(&out).cloned().unwrap_or_default();
-    assert_eq!(got.len(), sent.len(), "every datagram arrives");
-    assert!(got == sent, "bytes and order are preserved");
+    varied_datagrams_arrive_identical(src, out, 2000);
     p.egress.signal(nix::sys::signal::Signal::SIGTERM);
     let (status, logs) = p.egress.wait(Duration::from_secs(5));
     assert!(
