@@ -383,8 +383,11 @@ def i17_md(results):
                 f"Scaling: every variant and the baseline (one group, one destination, one feed) at "
                 f"{k(hot.get('scale_rate'))}/s offered in total, taking turns trial by trial; with several "
                 "destinations the CPU of the ingress and all egresses is divided by destinations × datagrams; "
-                f"groups are joined {hot.get('igmp_max_memberships') or '?'} per socket "
-                "(`net.ipv4.igmp_max_memberships` of the namespace)." if hot else
+                + ("past 20 groups on a port, each group has a receive socket of its own, bound to the group, "
+                   "in the relay and in listen."
+                   if hot.get("socket_per_group") else
+                   f"groups are joined {hot.get('igmp_max_memberships') or '?'} per socket "
+                   "(`net.ipv4.igmp_max_memberships` of the namespace).") if hot else
                 "The keep-up and scaling trials are not in these results (a run without the `relay` "
                 "path at 160 B, or from before they were added).")
              + "\n")

@@ -258,7 +258,7 @@ pub struct IngressFeed {
     #[arg(long, env = "MCAST_RELAY_WINDOW_SECS", default_value_t = defaults::WINDOW_SECS)]
     #[serde(default = "defaults::window_secs")]
     pub window_secs: Span,
-    /// Multicast receive socket buffer.
+    /// Receive buffer of each group's multicast socket.
     #[arg(long, env = "MCAST_RELAY_RCVBUF", default_value_t = defaults::SOCKBUF)]
     #[serde(default = "defaults::sockbuf")]
     pub rcvbuf: ByteSize,

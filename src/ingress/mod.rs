@@ -1,11 +1,12 @@
 //! The datacenter side: multicast in, one bounded window, one link per destination.
 //!
-//! Receive tasks (one per UDP port) frame each datagram into the window once.
+//! The receive task reads the feed's multicast sockets as the one epoll over
+//! them says (`net::joined`) and frames each datagram into the window once.
 //! Each destination task reads the window at its own position and writes whole
 //! batches to its TCP link, so a slow or dead destination never holds up another
 //! or the receive path; it only falls behind, and the skip is counted.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::SocketAddrV4;
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::IngressFeed;
 use crate::net::batch::{self, get_int, set_int};
-use crate::net::mcast::{self, Iface, Membership};
+use crate::net::joined::Joined;
+use crate::net::mcast::{Iface, Membership};
 use crate::net::tls;
 use crate::obs::Obs;
 use crate::obs::links::Link;
@@ -56,14 +58,12 @@ pub async fn run(cfg: IngressFeed, obs: Obs, shutdown: CancellationToken) -> any
     Ok(())
 }
 
-type Sockets = Vec<(Arc<AsyncFd<std::net::UdpSocket>>, u16, Vec<Ipv4Addr>)>;
-
 /// An ingress feed with its groups joined, not yet sending.
 pub struct Ingress {
     cfg: IngressFeed,
     iface: Iface,
     how: Membership,
-    sockets: Sockets,
+    joined: Arc<AsyncFd<Joined>>,
     stats: Arc<FeedStats>,
     links: Vec<Arc<Link>>,
     tls: Option<tls::Client>,
@@ -81,25 +81,21 @@ impl Ingress {
             .source
             .map_or(Membership::AnySource, Membership::SourceSpecific);
 
-        let mut sockets = Vec::new();
+        let joined = Joined::open(&cfg.groups, &iface, how, cfg.rcvbuf.get())
+            .with_context(|| format!("ingress {:?}", cfg.feed))?;
         let mut busy_poll = 0;
-        for (sock, port, groups) in mcast::receivers(&cfg.groups, &iface, how, cfg.rcvbuf.get())
-            .with_context(|| format!("ingress {:?}", cfg.feed))?
-        {
-            let fd = sock.as_fd();
+        for r in joined.sockets() {
+            let fd = r.sock.as_fd();
             if cfg.busy_poll > 0
                 && let Err(e) = set_int(fd, SOL_SOCKET, SO_BUSY_POLL, cfg.busy_poll as i32)
             {
                 tracing::warn!(error = %e, "--busy-poll: SO_BUSY_POLL refused (needs CAP_NET_ADMIN above net.core.busy_read)");
+                break;
             }
             // As the socket has it, so the log says what took effect.
             busy_poll = get_int(fd, SOL_SOCKET, SO_BUSY_POLL).unwrap_or(0);
-            sockets.push((
-                Arc::new(batch::register(sock, Interest::READABLE)?),
-                port,
-                groups,
-            ));
         }
+        let joined = Arc::new(batch::register(joined, Interest::READABLE)?);
         tracing::info!(feed = %cfg.feed, sender = %cfg.sender_name(), iface = %iface.name, groups = cfg.groups.len(), dests = ?cfg.dests, busy_poll_us = busy_poll, "ingress joined");
         obs.health.ready();
         let tls = match &cfg.tls_ca {
@@ -126,7 +122,7 @@ impl Ingress {
             cfg,
             iface,
             how,
-            sockets,
+            joined,
             stats,
         })
     }
@@ -137,7 +133,7 @@ impl Ingress {
             cfg,
             iface,
             how,
-            sockets,
+            joined,
             stats,
             links,
             tls,
@@ -153,19 +149,15 @@ impl Ingress {
         });
         let stop_rx = CancellationToken::new();
         let mut tasks = tokio::task::JoinSet::new();
-        for (sock, port, groups) in &sockets {
-            tasks.spawn(receive(
-                sock.clone(),
-                *port,
-                groups.clone(),
-                cfg.clone(),
-                window.clone(),
-                stats.clone(),
-                stop_rx.clone(),
-            ));
-        }
+        tasks.spawn(receive(
+            joined.clone(),
+            cfg.clone(),
+            window.clone(),
+            stats.clone(),
+            stop_rx.clone(),
+        ));
         tasks.spawn(keep_memberships(
-            sockets.clone(),
+            joined.clone(),
             cfg.iface.clone(),
             iface.clone(),
             how,
@@ -200,11 +192,7 @@ impl Ingress {
         // send what the window holds.
         stop_rx.cancel();
         while tasks.join_next().await.is_some() {}
-        for (sock, _, groups) in &sockets {
-            for g in groups {
-                let _ = mcast::leave(sock.get_ref(), *g, &iface, how);
-            }
-        }
+        joined.get_ref().leave(&iface, how);
         stop_dests.cancel();
         if tokio::time::timeout(FLUSH_TIMEOUT, async {
             while dests.join_next().await.is_some() {}

@@ -109,22 +109,21 @@ pub enum Membership {
     SourceSpecific(Ipv4Addr),
 }
 
-/// A non-blocking socket on `port` that receives only the groups joined on it,
-/// with the destination (IP_PKTINFO), the kernel receive time and the socket's
-/// drop count (SO_RXQ_OVFL) of each datagram.
-pub fn receiver(port: u16, rcvbuf: usize) -> io::Result<UdpSocket> {
+/// A non-blocking receive socket bound to `at` (0.0.0.0 or a group, and the
+/// port; see [`super::joined`]), with the destination (IP_PKTINFO), the kernel receive time and the
+/// socket's drop count (SO_RXQ_OVFL) of each datagram. Not yet joined.
+pub fn receiver(at: SocketAddrV4) -> io::Result<UdpSocket> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     s.set_reuse_address(true)?;
     // Without this, Linux delivers every group any process joined on this port.
     s.set_multicast_all_v4(false)?;
-    s.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into())?;
+    s.bind(&at.into())?;
     batch::set_int(s.as_fd(), libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
     batch::set_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
     // The count of datagrams the kernel dropped at this socket (buffer full)
     // comes with each datagram, so every such loss is counted.
     batch::set_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1)?;
     s.set_nonblocking(true)?;
-    size_buffer_or_warn(&s, Buf::Recv, rcvbuf, "multicast receive socket");
     Ok(s.into())
 }
 
@@ -135,37 +134,6 @@ pub fn max_memberships() -> usize {
         .and_then(|s| s.trim().parse().ok())
         .filter(|n: &usize| *n > 0)
         .unwrap_or(20)
-}
-
-/// Receivers joined to every group of `groups`: one socket per port and per
-/// [`max_memberships`] groups. Each returns with its port and its groups.
-pub fn receivers(
-    groups: &[crate::net::addr::GroupPort],
-    iface: &Iface,
-    how: Membership,
-    rcvbuf: usize,
-) -> io::Result<Vec<(UdpSocket, u16, Vec<Ipv4Addr>)>> {
-    let mut by_port: std::collections::BTreeMap<u16, Vec<Ipv4Addr>> = Default::default();
-    for g in groups {
-        let v = by_port.entry(g.0.port()).or_default();
-        if !v.contains(g.0.ip()) {
-            v.push(*g.0.ip());
-        }
-    }
-    let mut out = Vec::new();
-    for (port, all) in by_port {
-        for chunk in all.chunks(max_memberships()) {
-            let sock = receiver(port, rcvbuf)
-                .map_err(|e| io::Error::new(e.kind(), format!("bind UDP port {port}: {e}")))?;
-            for g in chunk {
-                join(&sock, *g, iface, how).map_err(|e| {
-                    io::Error::new(e.kind(), format!("join {g} on {}: {e}", iface.name))
-                })?;
-            }
-            out.push((sock, port, chunk.to_vec()));
-        }
-    }
-    Ok(out)
 }
 
 /// Join `group` on `iface`. Joining twice is not an error (`Ok(false)`); a fresh

@@ -3,6 +3,7 @@
 pub mod addr;
 pub mod batch;
 pub mod http_client;
+pub mod joined;
 pub mod link;
 pub mod mcast;
 pub mod tls;

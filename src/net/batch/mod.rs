@@ -200,12 +200,10 @@ pub fn get_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i32> {
 
 /// `sock` registered with the runtime for `interest` only (a receive socket
 /// needs no writability events).
-pub fn register(
-    sock: std::net::UdpSocket,
-    interest: Interest,
-) -> io::Result<AsyncFd<std::net::UdpSocket>> {
-    // SAFETY: the AsyncFd owns the socket, so the descriptor stays open and
-    // the same for as long as the registration lives.
+pub fn register<T: std::os::fd::AsRawFd>(sock: T, interest: Interest) -> io::Result<AsyncFd<T>> {
+    // SAFETY: the AsyncFd owns `sock`, which owns its descriptor (a socket,
+    // or the epoll of `net::joined`), so the descriptor stays open and the
+    // same for as long as the registration lives.
     Ok(unsafe { AsyncFd::register_with_interest(sock, interest) }?)
 }
 

@@ -8,17 +8,16 @@
 //! (counts only) and `auto`, which decides from the first datagrams.
 
 use std::collections::HashMap;
-use std::net::{SocketAddrV4, UdpSocket};
+use std::net::SocketAddrV4;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use nix::poll::PollFlags;
-
 use crate::feeds::arbiter::Side;
 use crate::net::addr::GroupPort;
 use crate::net::batch::RecvBatch;
-use crate::net::mcast::{self, Iface, Membership};
+use crate::net::joined::{Joined, Ready};
+use crate::net::mcast::{Iface, Membership};
 
 mod args;
 mod decode;
@@ -64,16 +63,12 @@ pub fn run(a: &ListenArgs, stop: &AtomicBool, live: &Live) -> std::io::Result<Li
     }
     let mut all: Vec<GroupPort> = route.keys().map(|g| GroupPort(*g)).collect();
     all.sort();
-    let socks: Vec<(UdpSocket, u16)> = mcast::receivers(&all, &iface, how, a.rcvbuf)?
-        .into_iter()
-        .map(|(s, p, _)| (s, p))
-        .collect();
+    let joined = Joined::open(&all, &iface, how, a.rcvbuf)?;
     if !a.quiet {
         eprintln!(
-            "listen: joined {} group(s) on {} ({} socket(s)), format {}",
-            all.len(),
+            "listen: joined {} group(s) on {}, format {}",
+            joined.len(),
             iface.name,
-            socks.len(),
             a.format.name()
         );
     }
@@ -85,6 +80,7 @@ pub fn run(a: &ListenArgs, stop: &AtomicBool, live: &Live) -> std::io::Result<Li
         a.quiet,
     );
     let mut batch = RecvBatch::new(64, 65_536);
+    let mut ready = Ready::new(&joined);
     let start = Instant::now();
     let (mut last_rx, mut expect_met) = (None::<Instant>, None::<Instant>);
     let mut next_line = start + Duration::from_secs(1);
@@ -104,17 +100,11 @@ pub fn run(a: &ListenArgs, stop: &AtomicBool, live: &Live) -> std::io::Result<Li
             st.live((now - start).as_secs_f64());
             next_line += Duration::from_secs(1);
         }
-        let ready = super::wait(
-            &socks.iter().map(|s| s.0.as_fd()).collect::<Vec<_>>(),
-            PollFlags::POLLIN,
-            Duration::from_millis(50),
-        )?;
-        for (i, (s, port)) in socks.iter().enumerate() {
-            if !ready[i] {
-                continue;
-            }
+        joined.ready(Some(Duration::from_millis(50)), &mut ready)?;
+        for i in ready.iter() {
+            let r = &joined.sockets()[i];
             loop {
-                let n = match batch.recv(s.as_fd()) {
+                let n = match batch.recv(r.sock.as_fd()) {
                     Ok(n) => n,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(e) => return Err(e),
@@ -124,7 +114,7 @@ pub fn run(a: &ListenArgs, stop: &AtomicBool, live: &Live) -> std::io::Result<Li
                     let (m, payload) = batch.get(j);
                     let Some(dst) = m.dst else { continue };
                     st.on(
-                        SocketAddrV4::new(dst, *port),
+                        SocketAddrV4::new(dst, r.port),
                         if a.kernel_time {
                             m.kernel_ns.unwrap_or(fallback)
                         } else {
