@@ -56,7 +56,7 @@ pub(super) async fn receive(
         // Each datagram that arrives wakes this task and names its socket
         // once (edge-triggered), so every named socket is read until empty.
         loop {
-            if let Err(e) = joined.get_ref().ready(None, &mut ready) {
+            if let Err(e) = joined.get_ref().woken(&mut ready) {
                 warn_limited!(rx.odd, error = %e, "multicast receive: epoll_wait failed");
             }
             for i in ready.iter() {

@@ -44,6 +44,8 @@ pub struct Receiver {
 pub struct Ready {
     events: Vec<EpollEvent>,
     n: usize,
+    /// The kernel had as many to name as there was room for.
+    full: bool,
 }
 
 impl Ready {
@@ -52,6 +54,7 @@ impl Ready {
         Ready {
             events: vec![EpollEvent::empty(); j.len().clamp(1, EVENTS)],
             n: 0,
+            full: false,
         }
     }
 
@@ -61,7 +64,7 @@ impl Ready {
 
     /// As many as there was room for: more may be ready, so ask again.
     pub fn is_full(&self) -> bool {
-        self.n == self.events.len()
+        self.full
     }
 }
 
@@ -147,6 +150,7 @@ impl Joined {
     /// Fill `out` with the sockets that have datagrams waiting, waiting up
     /// to `timeout` for one (`None`: not at all).
     pub fn ready(&self, timeout: Option<Duration>, out: &mut Ready) -> io::Result<()> {
+        (out.n, out.full) = (0, false);
         let t = timeout.map_or(EpollTimeout::ZERO, |d| {
             EpollTimeout::try_from(d).unwrap_or(EpollTimeout::MAX)
         });
@@ -155,7 +159,21 @@ impl Joined {
             Err(nix::errno::Errno::EINTR) => 0,
             Err(e) => return Err(e.into()),
         };
+        out.full = out.n == out.events.len();
         Ok(())
+    }
+
+    /// The sockets to read once a wait elsewhere (the runtime's) said the
+    /// epoll is readable. With one socket that is the one, named without a
+    /// system call (an `epoll_wait` per wake-up per feed, otherwise); a
+    /// reader then finds it empty only after a spurious wake-up.
+    pub fn woken(&self, out: &mut Ready) -> io::Result<()> {
+        if self.socks.len() == 1 {
+            out.events[0] = EpollEvent::new(EpollFlags::EPOLLIN, 0);
+            (out.n, out.full) = (1, false);
+            return Ok(());
+        }
+        self.ready(None, out)
     }
 
     /// Join every group again on `iface` (after the device came back).

@@ -5,6 +5,8 @@ use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
+use nix::poll::{PollFd, PollFlags, poll};
+
 use super::{EVENTS, Joined, Ready};
 use crate::net::addr::GroupPort;
 use crate::net::batch::RecvBatch;
@@ -122,6 +124,32 @@ fn a_socket_is_named_once_per_arrival_so_readers_drain_it() {
     assert_eq!(take_ready(&j, &mut ready), [0]);
     let left: Vec<_> = drain(&j, 0).into_iter().map(|(_, p)| p).collect();
     assert_eq!(left, [[1], [2], [3]]);
+}
+
+#[test]
+fn woken_names_a_lone_socket_at_once_and_asks_the_kernel_about_several() {
+    let g = |p| SocketAddrV4::new(Ipv4Addr::new(239, 255, 93, 7), p);
+    let one = open(&[g(port())]);
+    let mut ready = Ready::new(&one);
+    // Nothing was sent: the one socket is named all the same (the caller's
+    // wait said the epoll was readable), and the reader's recvmmsg says empty.
+    one.woken(&mut ready).unwrap();
+    assert_eq!(ready.iter().collect::<Vec<_>>(), [0]);
+    assert!(!ready.is_full(), "one named, no more to ask for");
+    assert!(drain(&one, 0).is_empty());
+
+    let two = open(&[g(port()), g(port())]);
+    let mut ready = Ready::new(&two);
+    two.woken(&mut ready).unwrap();
+    assert_eq!(ready.iter().count(), 0, "two sockets: the kernel is asked");
+    let to = two.sockets()[1].port;
+    sender().send_to(b"x", g(to)).unwrap();
+    // Wait as the runtime does, on the epoll's own descriptor.
+    let mut fds = [PollFd::new(two.as_fd(), PollFlags::POLLIN)];
+    assert_eq!(poll(&mut fds, 2000u16).unwrap(), 1, "readable within 2 s");
+    two.woken(&mut ready).unwrap();
+    assert_eq!(ready.iter().collect::<Vec<_>>(), [1]);
+    assert_eq!(drain(&two, 1), [(*g(to).ip(), b"x".to_vec())]);
 }
 
 #[test]
