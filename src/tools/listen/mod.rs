@@ -66,9 +66,10 @@ pub fn run(a: &ListenArgs, stop: &AtomicBool, live: &Live) -> std::io::Result<Li
     let joined = Joined::open(&all, &iface, how, a.rcvbuf)?;
     if !a.quiet {
         eprintln!(
-            "listen: joined {} group(s) on {}, format {}",
-            joined.len(),
+            "listen: joined {} group(s) on {} ({} socket(s)), format {}",
+            all.len(),
             iface.name,
+            joined.len(),
             a.format.name()
         );
     }
