@@ -555,10 +555,9 @@ fn fanout_serves_one_group_on_two() {
         tx.send_to(&i.to_be_bytes(), src).unwrap();
     }
     let got = rx.collect(1000, Duration::from_secs(2), Duration::from_secs(10));
-    assert_eq!(got.get(&o1).map(Vec::len), Some(500));
-    assert_eq!(
-        got.get(&o1),
-        got.get(&o2),
-        "both groups get every datagram, in order"
-    );
+    let sent: Vec<Vec<u8>> = (0..500u32).map(|i| i.to_be_bytes().to_vec()).collect();
+    // The egress sends a batch's main copies before its extra ones (so each
+    // group's run can go as one segmented message): order holds per group.
+    assert_eq!(got.get(&o1), Some(&sent), "the mapped group, in order");
+    assert_eq!(got.get(&o2), Some(&sent), "the fanout group, in order");
 }

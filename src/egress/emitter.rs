@@ -3,6 +3,8 @@
 //! batches sent with one `sendmmsg`, pointing straight into the buffer the
 //! datagrams were read into (runs of one size to one group as one segmented
 //! message where the kernel takes UDP GSO: `net::batch::SendBatch::with_gso`).
+//! A batch sends every main copy first and then each `--fanout` rule's copies,
+//! so that each destination's datagrams lie in one run, in their order.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddrV4;
@@ -52,6 +54,12 @@ pub struct Emitter {
     batch: SendBatch,
     pending: Vec<(SocketAddrV4, Range<usize>)>,
     recv_ns: Vec<u64>,
+    /// Per `--fanout` rule, its copies (with their receive time) until
+    /// `flush` puts them after the main copies: interleaved, no two in a row
+    /// would go to one group and GSO could not take them.
+    extra: Vec<Vec<(SocketAddrV4, Range<usize>, u64)>>,
+    /// Copies queued, main and extra.
+    queued: usize,
     warned: HashSet<(SocketAddrV4, Refusal)>,
     groups: HashMap<SocketAddrV4, Arc<GroupStats>>,
     max_payload: usize,
@@ -69,8 +77,10 @@ impl Emitter {
         Emitter {
             batch: SendBatch::with_gso(cfg.batch, sock.as_fd()),
             sock,
-            pending: Vec::with_capacity(cfg.batch),
-            recv_ns: Vec::with_capacity(cfg.batch),
+            pending: Vec::with_capacity(cfg.batch + cfg.fanout.len()),
+            recv_ns: Vec::with_capacity(cfg.batch + cfg.fanout.len()),
+            extra: vec![Vec::with_capacity(cfg.batch); cfg.fanout.len()],
+            queued: 0,
             warned: HashSet::new(),
             groups: HashMap::new(),
             max_payload,
@@ -102,13 +112,18 @@ impl Emitter {
             };
             match refusal {
                 Some(r) => self.refuse(dst, r),
-                None => {
+                None if i == 0 => {
                     self.pending.push((dst, payload.clone()));
                     self.recv_ns.push(recv_ns);
+                    self.queued += 1;
+                }
+                None => {
+                    self.extra[i - 1].push((dst, payload.clone(), recv_ns));
+                    self.queued += 1;
                 }
             }
         }
-        self.pending.len() >= self.batch.capacity()
+        self.queued >= self.batch.capacity()
     }
 
     /// Drop and count; log once per group and reason.
@@ -121,11 +136,19 @@ impl Emitter {
 
     /// Send everything queued with sendmmsg, waiting for the socket if it is full.
     pub async fn flush(&mut self, buf: &[u8]) {
+        for lane in &mut self.extra {
+            for (dst, r, t) in lane.drain(..) {
+                self.pending.push((dst, r));
+                self.recv_ns.push(t);
+            }
+        }
+        self.queued = 0;
         let mut done = 0;
         while done < self.pending.len() {
             let pending = &self.pending[done..];
             match self.batch.send(self.sock.as_fd(), buf, pending) {
                 Ok(n) => {
+                    self.stats.segmented.inc_by(self.batch.segmented() as u64);
                     self.sent(done, n);
                     done += n;
                 }
