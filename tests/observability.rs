@@ -210,6 +210,7 @@ fn endpoints_rates_and_the_degraded_state_of_a_live_pair() {
         "duplicates",
         "connected_peers",
         "replayed",
+        "segmented_datagrams",
         "buffer_bytes",
         "latency_seconds",
         "feed_degraded",
@@ -222,6 +223,10 @@ fn endpoints_rates_and_the_degraded_state_of_a_live_pair() {
     }
     let lat = r#"mcast_relay_latency_seconds_count{feed="obs1",role="egress"}"#;
     assert_eq!(metric(p.eg_http, lat), Some(sent as f64));
+    // Of what went out, those inside segmented messages: how many depends
+    // on how the reads fell, but never more than went out.
+    let seg = r#"mcast_relay_segmented_datagrams_total{feed="obs1",role="egress"}"#;
+    assert!(metric(p.eg_http, seg).is_some_and(|v| v <= sent as f64));
 
     // Silence: degraded after 2 s, in /status and /metrics; health untouched.
     let degraded = eventually(Duration::from_secs(8), || {

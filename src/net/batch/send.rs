@@ -28,6 +28,8 @@ pub struct SendBatch {
     ctrl: Vec<[u64; CTRL_WORDS]>,
     /// How many items each message carries.
     segs: Vec<usize>,
+    /// Of the items the last `send` sent, those inside segmented messages.
+    segmented: usize,
     /// Per item.
     iovs: Vec<libc::iovec>,
     gso: bool,
@@ -47,6 +49,7 @@ impl SendBatch {
             hdrs: vec![unsafe { zeroed() }; n],
             ctrl: vec![[0; CTRL_WORDS]; n],
             segs: vec![0; n],
+            segmented: 0,
             iovs: vec![unsafe { zeroed() }; n],
             gso: false,
         }
@@ -68,6 +71,12 @@ impl SendBatch {
     /// Whether runs go as one message (see [`Self::with_gso`]).
     pub fn gso(&self) -> bool {
         self.gso
+    }
+
+    /// How many of the items the last successful [`Self::send`] sent went
+    /// inside segmented messages (runs of two or more).
+    pub fn segmented(&self) -> usize {
+        self.segmented
     }
 
     /// Send `items` (destination, range of `buf`) in one call without blocking;
@@ -151,6 +160,7 @@ impl SendBatch {
             msgs += 1;
             i += k;
         }
+        self.segmented = 0;
         if msgs == 0 {
             return Ok(0);
         }
@@ -166,7 +176,9 @@ impl SendBatch {
         if sent < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(self.segs[..sent as usize].iter().sum())
+        let sent = &self.segs[..sent as usize];
+        self.segmented = sent.iter().filter(|&&k| k > 1).sum();
+        Ok(sent.iter().sum())
     }
 }
 

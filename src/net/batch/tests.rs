@@ -118,7 +118,8 @@ fn drain(rx: &UdpSocket, n: usize) -> Vec<Vec<u8>> {
 /// A batch of runs (one size to one destination), a shorter last one, other
 /// destinations between and sizes that break a run: each datagram arrives on
 /// its own, whole, in order, however the batch cut them into messages.
-fn runs_arrive_as_datagrams(sb: &mut SendBatch, tx: &UdpSocket) {
+/// Returns how many the batch said went inside segmented messages.
+fn runs_arrive_as_datagrams(sb: &mut SendBatch, tx: &UdpSocket) -> usize {
     let (a, b) = (
         UdpSocket::bind("127.0.0.1:0").unwrap(),
         UdpSocket::bind("127.0.0.1:0").unwrap(),
@@ -135,9 +136,10 @@ fn runs_arrive_as_datagrams(sb: &mut SendBatch, tx: &UdpSocket) {
         buf.extend((0..len).map(|j| (i * 7 + j) as u8));
         items.push((if to_a { v4(&a) } else { v4(&b) }, start..buf.len()));
     }
-    let mut done = 0;
+    let (mut done, mut segmented) = (0, 0);
     while done < items.len() {
         done += sb.send(tx.as_fd(), &buf, &items[done..]).unwrap();
+        segmented += sb.segmented();
     }
     assert_eq!(done, items.len());
     let want = |to_a: bool| -> Vec<Vec<u8>> {
@@ -149,6 +151,7 @@ fn runs_arrive_as_datagrams(sb: &mut SendBatch, tx: &UdpSocket) {
     };
     assert_eq!(drain(&a, want(true).len()), want(true));
     assert_eq!(drain(&b, want(false).len()), want(false));
+    segmented
 }
 
 #[test]
@@ -156,7 +159,9 @@ fn segmented_runs_arrive_as_the_datagrams_they_were() {
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut sb = SendBatch::with_gso(64, tx.as_fd());
     assert!(sb.gso(), "this kernel (4.18 or later) takes UDP_SEGMENT");
-    runs_arrive_as_datagrams(&mut sb, &tx);
+    // Runs: 5 x 160 and a shorter 90 (6), 2 x 160 to b (2), then 50 x 1,400
+    // as 46 (65,507 bytes at most) and 4; the lone 300 goes alone.
+    assert_eq!(runs_arrive_as_datagrams(&mut sb, &tx), 6 + 2 + 46 + 4);
     assert!(sb.gso(), "and keeps taking it");
 }
 
@@ -167,7 +172,11 @@ fn a_run_the_kernel_refuses_goes_datagram_by_datagram() {
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     set_int(tx.as_fd(), libc::SOL_SOCKET, libc::SO_NO_CHECK, 1).unwrap();
     let mut sb = SendBatch::with_gso(64, tx.as_fd());
-    runs_arrive_as_datagrams(&mut sb, &tx);
+    assert_eq!(
+        runs_arrive_as_datagrams(&mut sb, &tx),
+        0,
+        "sent one by one, none counted as segmented"
+    );
 }
 
 #[test]
@@ -175,5 +184,5 @@ fn without_gso_each_datagram_is_its_own_message() {
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut sb = SendBatch::new(64);
     assert!(!sb.gso());
-    runs_arrive_as_datagrams(&mut sb, &tx);
+    assert_eq!(runs_arrive_as_datagrams(&mut sb, &tx), 0);
 }

@@ -33,6 +33,8 @@ pub struct FeedStats {
     pub gaps: Counter,
     pub duplicates: Counter,
     pub replayed: Counter,
+    /// Egress: datagrams that went inside segmented (GSO) messages.
+    pub segmented: Counter,
     pub connected: Gauge,
     pub buffer_bytes: Gauge,
     pub latency: LatencyHistogram,

@@ -64,6 +64,7 @@ pub struct Metrics {
     gaps: Family<FeedLabels, Counter>,
     duplicates: Family<FeedLabels, Counter>,
     replayed: Family<FeedLabels, Counter>,
+    segmented: Family<FeedLabels, Counter>,
     reconnects: Family<PeerLabels, Counter>,
     connected: Family<FeedLabels, Gauge>,
     buffer_bytes: Family<FeedLabels, Gauge>,
@@ -131,6 +132,7 @@ impl Metrics {
             gaps: Family::default(),
             duplicates: Family::default(),
             replayed: Family::default(),
+            segmented: Family::default(),
             reconnects: Family::default(),
             connected: Family::default(),
             buffer_bytes: Family::default(),
@@ -188,6 +190,11 @@ impl Metrics {
             "replayed",
             "Datagrams resent after a reconnect",
             m.replayed.clone(),
+        );
+        registry.register(
+            "segmented_datagrams",
+            "Datagrams sent inside segmented messages (UDP GSO: a run to one group through the kernel's stack once)",
+            m.segmented.clone(),
         );
         registry.register(
             "reconnects",
@@ -309,6 +316,7 @@ impl Metrics {
             gaps: self.gaps.get_or_create_owned(&l),
             duplicates: self.duplicates.get_or_create_owned(&l),
             replayed: self.replayed.get_or_create_owned(&l),
+            segmented: self.segmented.get_or_create_owned(&l),
             connected: self.connected.get_or_create_owned(&l),
             buffer_bytes: self.buffer_bytes.get_or_create_owned(&l),
             latency: self.latency.get_or_create_owned(&l),
