@@ -346,7 +346,8 @@ def i17_rows(results):
         rows.append(("4. scaling (500 groups, 4 destinations, 8 feeds) vs one group", "-", f"≤ {I17_SCALE}x",
                      "not measured"))
     for r in sc:
-        if r["kind"] == "baseline":
+        # The --fanout trial has no target: it is in the scaling table only.
+        if r["kind"] in ("baseline", "fanout"):
             continue
         what = f"4. scaling, {r['title']}: CPU per datagram" + (" per destination" if r["kind"] == "dests" else "") \
             + f" at {k(sr)}/s total vs one group"
@@ -382,7 +383,8 @@ def i17_md(results):
              + (f"Keep-up: {k(hot.get('keepup_rate'))}/s offered for {hot.get('secs', 0):g} s. "
                 f"Scaling: every variant and the baseline (one group, one destination, one feed) at "
                 f"{k(hot.get('scale_rate'))}/s offered in total, taking turns trial by trial; with several "
-                "destinations the CPU of the ingress and all egresses is divided by destinations × datagrams; "
+                "destinations (or copies by `--fanout`, a trial with no target) the CPU of the ingress and all "
+                "egresses is divided by destinations × datagrams; "
                 + ("past 20 groups on a port, each group has a receive socket of its own, bound to the group, "
                    "in the relay and in listen."
                    if hot.get("socket_per_group") else
