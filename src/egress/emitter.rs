@@ -58,8 +58,6 @@ pub struct Emitter {
     /// `flush` puts them after the main copies: interleaved, no two in a row
     /// would go to one group and GSO could not take them.
     extra: Vec<Vec<(SocketAddrV4, Range<usize>, u64)>>,
-    /// Copies queued, main and extra.
-    queued: usize,
     warned: HashSet<(SocketAddrV4, Refusal)>,
     groups: HashMap<SocketAddrV4, Arc<GroupStats>>,
     max_payload: usize,
@@ -80,7 +78,6 @@ impl Emitter {
             pending: Vec::with_capacity(cfg.batch + cfg.fanout.len()),
             recv_ns: Vec::with_capacity(cfg.batch + cfg.fanout.len()),
             extra: vec![Vec::with_capacity(cfg.batch); cfg.fanout.len()],
-            queued: 0,
             warned: HashSet::new(),
             groups: HashMap::new(),
             max_payload,
@@ -115,15 +112,12 @@ impl Emitter {
                 None if i == 0 => {
                     self.pending.push((dst, payload.clone()));
                     self.recv_ns.push(recv_ns);
-                    self.queued += 1;
                 }
-                None => {
-                    self.extra[i - 1].push((dst, payload.clone(), recv_ns));
-                    self.queued += 1;
-                }
+                None => self.extra[i - 1].push((dst, payload.clone(), recv_ns)),
             }
         }
-        self.queued >= self.batch.capacity()
+        let extra: usize = self.extra.iter().map(Vec::len).sum();
+        self.pending.len() + extra >= self.batch.capacity()
     }
 
     /// Drop and count; log once per group and reason.
@@ -142,7 +136,6 @@ impl Emitter {
                 self.recv_ns.push(t);
             }
         }
-        self.queued = 0;
         let mut done = 0;
         while done < self.pending.len() {
             let pending = &self.pending[done..];
