@@ -20,6 +20,7 @@ TITLES = {
     "socat": "socat pair",
     "socat-tuned": "socat pair, TCP_NODELAY + 4 MiB rcvbuf",
     "udp-over-tcp": "udp-over-tcp",
+    "floor-c": "floor: the least relay in C (bench/floor.c)",
 }
 # Where the plots' label column (290 px) is too narrow for the full title.
 SVG_TITLES = {"relay-v1": "mcast-relay v1 (d709db5)"}
@@ -131,7 +132,8 @@ def find(results, path, size):
 
 def not_installed(results, path):
     tool = {"socat": "socat", "socat-tuned": "socat", "udp-over-tcp": "udp-over-tcp",
-            "relay-tls": "openssl", "relay-v1": "relay-v1"}.get(path)
+            "relay-tls": "openssl", "relay-v1": "relay-v1",
+            "floor-c": "floor-c"}.get(path)
     t = results.get("tools", {}).get(tool) if tool else None
     if t and not t.get("ok", True):
         return t.get("why") or "unavailable"
@@ -303,6 +305,8 @@ def i17_rows(results):
     rows = []
     relay = find(results, "relay", "160")
     direct = find(results, "direct", "160")
+    floor = find(results, "floor-c", "160")
+    floor = floor if floor is not None and "error" not in floor else None
     ok = relay is not None and "error" not in relay
     for rate in ("100000", "20000"):
         l = relay["latency"].get(rate) if ok else None
@@ -310,6 +314,12 @@ def i17_rows(results):
         rows.append((f"1. CPU per datagram, ingress + egress, at {k(int(rate))}/s offered",
                      f"{cpu:.2f} µs" if cpu is not None else "-", f"≤ {I17_CPU[rate]:.0f} µs",
                      (cpu is not None and sender_bound(l, int(rate))) or v_le(cpu, I17_CPU[rate])))
+        fl = floor["latency"].get(rate) if floor else None
+        fcpu = fl.get("cpu_per_m") if fl else None
+        if fcpu:
+            rel = f"; mcast-relay {cpu / fcpu:.2f}x" if cpu is not None else ""
+            rows.append((f"   for reference: {TITLES['floor-c']}, at {k(int(rate))}/s",
+                         f"{fcpu:.2f} µs, p50 {us(fl['p50'])} µs{rel}", "no target", "-"))
     hot = results.get("hot") or {}
     ku = hot.get("keepup")
     kr = hot.get("keepup_rate", 180_000)
@@ -1008,7 +1018,14 @@ METHOD = """## Method
   directions): `--tcp-listen T --udp-bind A:PA` and `--tcp-connect T
   --udp-sendto B:PB`; it joins no group, so a socket of the harness keeps A
   joined on `lo`. The peers use another port for B than for A: their first hop
-  binds `0.0.0.0:PA` or `A:PA` and would otherwise also read B.
+  binds `0.0.0.0:PA` or `A:PA` and would otherwise also read B. *floor*:
+  `bench/floor.c`, built by `bench/run` with `cc -O2`, two processes with
+  mcast-relay's system calls and nothing else: `floor in` blocks in
+  `recvmmsg` on A and writes what it read to TCP in one `write` (a 2-byte
+  length per datagram, `TCP_NODELAY`); `floor out` blocks in `read` and sends
+  each run of equal lengths as one `sendmmsg` message with UDP GSO to B. No
+  authentication, no window, no event loop: what any relay of this shape pays
+  on this machine, so what mcast-relay costs above it is its own.
 - **Zero-loss rate**: the highest offered rate that passes: loss below 0.01%,
   the publisher really offered it (at least 97%; on 2 CPUs a busy relay can
   starve the publisher), and the path kept up: p99 one-way latency within 5%
