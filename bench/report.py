@@ -1042,8 +1042,8 @@ METHOD = """## Method
   distinct datagrams received / (first send to last arrival).
 - **Latency**: p50, p99 and p99.9 at {rates}, each the median over the trials.
 - **CPU**: utime + stime of the relay processes only (ingress + egress, both
-  socats, both udp-over-tcp processes; not the publisher or the receiver) from
-  `/proc/PID/stat` over a trial, per million datagrams' worth of payload
+  socats, both udp-over-tcp processes, both floor processes; not the publisher or
+  the receiver) from `/proc/PID/stat` over a trial, per million datagrams' worth of payload
   delivered (so socat is not charged for the boundaries it merged), at
   {cpu_at}/s offered. Each process is also read on its own (the ingress and
   egress columns of the cost of authentication).
